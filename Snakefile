@@ -1,0 +1,23 @@
+# INR deblurring benchmark: params.yaml -> scenes -> blurred images -> fits -> metrics -> report.
+# The rules are thin: each one calls `inrdeblur <stage>`. See workflow/rules/common.smk for
+# the targets and README.md for how to run it.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/blur.smk"
+include: "workflow/rules/fit.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        layout.REPORT_HTML,

@@ -1,0 +1,5 @@
+import sys
+
+from inrdeblur.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Blur formation: camera trajectories, blur kernels and convolution operators."""

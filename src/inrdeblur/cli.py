@@ -1,0 +1,237 @@
+"""``inrdeblur <stage> ...``: one command per pipeline stage.
+
+The Snakemake rules call these commands; each one parses its arguments, calls the
+library and writes its outputs atomically. Errors in the user's inputs end with exit
+status 2 and a one-line message naming the file or key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from inrdeblur.config import ParamsError
+from inrdeblur.fileio import InputFileError
+
+log = logging.getLogger("inrdeblur")
+
+
+def _json_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check_params(args: argparse.Namespace) -> None:
+    from inrdeblur.config import load_params
+
+    params = load_params(args.params)
+    exp = params["experiment"]
+    print(
+        f"{args.params}: ok ({len(exp['datasets'])} dataset(s), {len(exp['blurs'])} blur(s), "
+        f"{len(exp['methods'])} method(s), {len(exp['seeds'])} seed(s))"
+    )
+
+
+def cmd_params_doc(args: argparse.Namespace) -> None:
+    from inrdeblur.config import schema_keys
+
+    lines = [
+        "| key | type | default | description |",
+        "|---|---|---|---|",
+    ]
+    for row in schema_keys():
+        default = "" if row["default"] is None else f"`{json.dumps(row['default'])}`"
+        desc = row["description"].replace("|", "\\|")
+        lines.append(f"| `{row['key']}` | {row['type']} | {default} | {desc} |")
+    print("\n".join(lines))
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    if args.dataset != "demo":
+        raise ValueError(f"prepare: unknown dataset {args.dataset!r} (known: demo)")
+    from inrdeblur.data.demo import make_scene
+
+    scene = make_scene(args.scene, size=int(args.settings["size"]))
+    scene.save(args.out)
+    log.info("wrote %s", args.out)
+
+
+def cmd_synthesize(args: argparse.Namespace) -> None:
+    from inrdeblur.blur.synthesize import synthesize
+    from inrdeblur.data.scene import Scene
+
+    scene = Scene.load(args.scene)
+    blurred = synthesize(scene, args.blur, args.settings)
+    blurred.save(args.out)
+    log.info("wrote %s (blurry PSNR %.2f dB)", args.out, blurred.attrs["blurry_psnr"])
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    from inrdeblur.fit.run import run_fit
+
+    run_fit(
+        scene_path=args.scene,
+        blurred_path=args.blurred,
+        method=args.method,
+        recipe=args.recipe,
+        seed=args.seed,
+        threads=args.threads,
+        outputs={
+            "estimate_png": args.estimate_png,
+            "estimate_npz": args.estimate_npz,
+            "trace": args.trace,
+            "meta": args.meta,
+        },
+        progress=not args.no_progress,
+    )
+
+
+def cmd_index_fits(args: argparse.Namespace) -> None:
+    from inrdeblur.fit.run import write_fit_index
+
+    write_fit_index(args.method, args.meta, args.out)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from inrdeblur.metrics.evaluate import evaluate_fit
+
+    evaluate_fit(
+        scene_path=args.scene,
+        blurred_path=args.blurred,
+        estimate_path=args.estimate,
+        meta_path=args.meta,
+        out=args.out,
+        lpips=args.lpips,
+    )
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from inrdeblur.fileio import read_json
+    from inrdeblur.report.tables import write_tables
+
+    records = [read_json(p) for p in args.records]
+    write_tables(records, args.metrics_csv, args.summary_csv, args.metrics_json)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from inrdeblur.report.build import build_report
+
+    build_report(
+        metrics_csv=args.metrics_csv,
+        summary_csv=args.summary_csv,
+        params=args.params_json,
+        out_html=args.out,
+        figures_dir=args.figures,
+        max_scenes=args.max_scenes,
+    )
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inrdeblur",
+        description="INR deblurring benchmark: one command per pipeline stage.",
+        fromfile_prefix_chars="@",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
+
+    p = sub.add_parser("check-params", help="validate params.yaml and exit")
+    p.add_argument("params", nargs="?", default="params.yaml")
+    p.set_defaults(func=cmd_check_params)
+
+    p = sub.add_parser("params-doc", help="print every params.yaml key as a Markdown table")
+    p.set_defaults(func=cmd_params_doc)
+
+    p = sub.add_parser("prepare", help="write one scene record of a dataset")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--scene", required=True)
+    p.add_argument("--settings", type=_json_arg, required=True, help="datasets.<name> as JSON")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("synthesize", help="blur one scene")
+    p.add_argument("--scene", type=Path, required=True)
+    p.add_argument("--blur", required=True, help="blur name")
+    p.add_argument("--settings", type=_json_arg, required=True, help="blurs.<name> as JSON")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("fit", help="fit one method to one blurred image with one seed")
+    p.add_argument("--scene", type=Path, required=True)
+    p.add_argument("--blurred", type=Path, required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--recipe", type=_json_arg, required=True, help="methods.<name> as JSON")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--estimate-png", type=Path, required=True)
+    p.add_argument("--estimate-npz", type=Path, required=True)
+    p.add_argument("--trace", type=Path, required=True)
+    p.add_argument("--meta", type=Path, required=True)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("index-fits", help="one CSV row per fit of a method")
+    p.add_argument("--method", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("meta", nargs="*", type=Path, help="meta.json files of the fits")
+    p.set_defaults(func=cmd_index_fits)
+
+    p = sub.add_parser("evaluate", help="metrics of one fit")
+    p.add_argument("--scene", type=Path, required=True)
+    p.add_argument("--blurred", type=Path, required=True)
+    p.add_argument("--estimate", type=Path, required=True, help="estimate.npz")
+    p.add_argument("--meta", type=Path, required=True, help="meta.json of the fit")
+    p.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("aggregate", help="metrics tables and DVC metrics from per-fit records")
+    p.add_argument("--metrics-csv", type=Path, required=True)
+    p.add_argument("--summary-csv", type=Path, required=True)
+    p.add_argument("--metrics-json", type=Path, required=True)
+    p.add_argument("records", nargs="+", type=Path, help="per-fit metric JSON files")
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("report", help="render the HTML report")
+    p.add_argument("--metrics-csv", type=Path, required=True)
+    p.add_argument("--summary-csv", type=Path, required=True)
+    p.add_argument(
+        "--params-json", type=_json_arg, required=True, help="validated params shown in the report"
+    )
+    p.add_argument("--max-scenes", type=int, default=8)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--figures", type=Path, required=True)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except (ParamsError, InputFileError, ValueError) as err:
+        print(f"inrdeblur {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Experiment parameters: load ``params.yaml``, validate it and fill in defaults."""
+
+from inrdeblur.config.params import (
+    ParamsError,
+    load_params,
+    schema,
+    schema_keys,
+    validate_params,
+)
+
+__all__ = ["ParamsError", "load_params", "schema", "schema_keys", "validate_params"]

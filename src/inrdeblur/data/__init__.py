@@ -1,0 +1,1 @@
+"""Datasets: scene records, the dataset registry and the embedded demo dataset."""

@@ -1,0 +1,1 @@
+"""Fitting: the non-blind INR deblurring loop and its regularisers."""

@@ -1,0 +1,20 @@
+"""Image quality metrics: PSNR and SSIM (:mod:`.fidelity`), LPIPS (:mod:`.perceptual`) and
+error maps for figures (:mod:`.errormap`).
+
+All functions take ``(estimate, reference)`` float images in [0, 1]. Importing this
+package does not import torch; :class:`LPIPS` imports it when constructed.
+"""
+
+from inrdeblur.metrics.errormap import error_map, error_map_rgb
+from inrdeblur.metrics.fidelity import psnr, ssim
+from inrdeblur.metrics.perceptual import BACKBONE_FILENAME, LPIPS, backbone_path
+
+__all__ = [
+    "BACKBONE_FILENAME",
+    "LPIPS",
+    "backbone_path",
+    "error_map",
+    "error_map_rgb",
+    "psnr",
+    "ssim",
+]

@@ -1,0 +1,127 @@
+"""Uniform blur: convolution against SciPy, kernel validation, the motion-kernel generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage, signal
+
+from inrdeblur.blur.kernels import random_motion_kernel, validate_kernel
+from inrdeblur.blur.uniform import convolve, kernel_padding
+
+
+@pytest.fixture()
+def image() -> np.ndarray:
+    return np.random.default_rng(1).random((2, 3, 23, 29))
+
+
+def as_t(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (7, 3), (4, 6)])
+def test_valid_convolution_matches_scipy(image, shape):
+    kernel = np.random.default_rng(2).random(shape)
+    out = convolve(as_t(image), as_t(kernel), "valid").numpy()
+    for b in range(2):
+        for c in range(3):
+            expected = signal.convolve2d(image[b, c], kernel, mode="valid")
+            np.testing.assert_allclose(out[b, c], expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("boundary", "mode"), [("replicate", "nearest"), ("reflect", "mirror"), ("zeros", "constant")]
+)
+def test_padded_convolution_matches_scipy(image, boundary, mode):
+    kernel = np.random.default_rng(3).random((5, 7))
+    out = convolve(as_t(image), as_t(kernel), boundary).numpy()
+    assert out.shape == image.shape
+    expected = ndimage.convolve(image[0, 1], kernel, mode=mode, cval=0.0)
+    np.testing.assert_allclose(out[0, 1], expected, atol=1e-12)
+
+
+def test_circular_convolution_matches_fft(image):
+    kernel = np.zeros((5, 5))
+    kernel[1, 3] = 0.7
+    kernel[4, 0] = 0.3
+    out = convolve(as_t(image), as_t(kernel), "circular").numpy()[0, 0]
+    # Circular convolution with a kernel whose centre is at (2, 2): product of spectra.
+    padded = np.zeros_like(image[0, 0])
+    padded[:5, :5] = kernel
+    padded = np.roll(padded, (-2, -2), axis=(0, 1))
+    expected = np.real(np.fft.ifft2(np.fft.fft2(image[0, 0]) * np.fft.fft2(padded)))
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+def test_delta_kernel_is_identity_and_offset_delta_shifts(image):
+    delta = np.zeros((5, 5))
+    delta[2, 2] = 1.0
+    np.testing.assert_allclose(convolve(as_t(image), as_t(delta), "replicate").numpy(), image)
+    shift = np.zeros((5, 5))
+    shift[2, 4] = 1.0  # content moves two pixels to the right
+    out = convolve(as_t(image), as_t(shift), "zeros").numpy()
+    np.testing.assert_allclose(out[..., 2:], image[..., :-2])
+    np.testing.assert_allclose(out[..., :2], 0.0)
+
+
+def test_kernel_padding_even_and_odd():
+    assert kernel_padding((5, 5)) == (2, 2, 2, 2)
+    assert kernel_padding((4, 6)) == (1, 2, 2, 3)
+
+
+def test_gradients_flow_to_the_image(image):
+    x = as_t(image).requires_grad_(True)
+    kernel = as_t(random_motion_kernel(5, 0).astype(np.float64))
+    convolve(x, kernel, "valid").sum().backward()
+    # d/dx of sum(k * x) is the number of output pixels each input reaches, times k's sum.
+    assert x.grad is not None
+    assert x.grad[0, 0, 11, 14].item() == pytest.approx(1.0)
+
+
+def test_bad_convolution_inputs():
+    img = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="boundary"):
+        convolve(img, torch.ones(3, 3) / 9, "wrap")
+    with pytest.raises(ValueError, match="larger than the image"):
+        convolve(img, torch.ones(5, 5) / 25, "valid")
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        convolve(torch.zeros(4, 4), torch.ones(3, 3) / 9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_random_motion_kernel_properties(seed):
+    k = random_motion_kernel(15, seed)
+    assert k.shape == (15, 15) and k.dtype == np.float32
+    assert k.min() >= 0
+    assert k.sum() == pytest.approx(1.0, abs=1e-6)
+    # Bilinear splatting keeps the first moment: the centroid is the kernel centre.
+    rows, cols = np.mgrid[0:15, 0:15]
+    assert (k * rows).sum() == pytest.approx(7.0, abs=1e-4)
+    assert (k * cols).sum() == pytest.approx(7.0, abs=1e-4)
+    # A motion path, not a point: support wider than one pixel.
+    assert (k > 0).sum() > 10
+    np.testing.assert_array_equal(k, random_motion_kernel(15, seed))
+
+
+def test_random_motion_kernels_differ_by_seed():
+    assert not np.array_equal(random_motion_kernel(15, 0), random_motion_kernel(15, 1))
+
+
+def test_random_motion_kernel_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="odd"):
+        random_motion_kernel(14, 0)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "message"),
+    [
+        (np.full((3, 3), 0.2), "must sum to 1"),
+        (np.array([[0.5, 0.7, -0.2]]), "negative"),
+        (np.array([[np.nan, 1.0]]), "non-finite"),
+        (np.ones(3) / 3, "2-D"),
+    ],
+)
+def test_validate_kernel_rejects(kernel, message):
+    with pytest.raises(ValueError, match=message):
+        validate_kernel(kernel, name="k.png")

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Run one DVC stage through Snakemake, with the executor named in params.yaml.
+
+    python workflow/dvc_stage.py synthesize|evaluate|report
+    python workflow/dvc_stage.py fit <method>
+
+DVC runs the stages in order; each call lets Snakemake run only its own rules
+(``--allowed-rules``), so a stage never recomputes another stage's outputs. The
+``executor`` section of params.yaml chooses local cores or the SLURM profile; it is not a
+stage parameter, so switching executors does not invalidate DVC's cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from inrdeblur import layout
+from inrdeblur.config import ParamsError, load_params
+
+STAGES = {
+    "synthesize": (["prepare", "synthesize", "synthesize_all"], ["synthesize_all"]),
+    "fit": (["fit", "index_fits"], None),
+    "evaluate": (["evaluate", "aggregate"], [layout.METRICS_JSON]),
+    "report": (["report"], [layout.REPORT_HTML]),
+}
+
+
+def snakemake_command(stage: str, method: str | None, params: dict) -> list[str]:
+    rules, targets = STAGES[stage]
+    if stage == "fit":
+        if method not in params["experiment"]["methods"]:
+            raise SystemExit(f"dvc_stage: method {method!r} is not in experiment.methods")
+        targets = [layout.FIT_INDEX.format(method=method)]
+    executor = params["executor"]
+    snakemake = shutil.which("snakemake") or "snakemake"
+    cmd = [snakemake, "--snakefile", "Snakefile"]
+    if executor["profile"] == "slurm":
+        cmd += ["--profile", "slurm", "--jobs", str(executor["jobs"])]
+    else:
+        cmd += ["--cores", str(executor["cores"])]
+    # DVC removes a stage's outputs before running it, so every job of the stage runs;
+    # mtime is dropped so files restored by DVC do not look newer than their inputs.
+    cmd += ["--rerun-triggers", "params", "input", "code", "software-env"]
+    cmd += ["--allowed-rules", *rules, "--", *targets]
+    return cmd
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in STAGES or (argv[0] == "fit") != (len(argv) == 2):
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        params = load_params("params.yaml")
+    except ParamsError as err:
+        print(f"dvc_stage: {err}", file=sys.stderr)
+        return 2
+    cmd = snakemake_command(argv[0], argv[1] if len(argv) == 2 else None, params)
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.call(cmd, env=os.environ.copy())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,27 @@
+rule synthesize:
+    """A blurry image and its blur operator from a sharp scene."""
+    input:
+        scene=layout.SCENE,
+    output:
+        layout.BLURRED,
+    params:
+        settings=blur_settings,
+    log:
+        "logs/synthesize/{blur}/{dataset}/{scene}.log",
+    message:
+        "synthesize blur {wildcards.blur} on {wildcards.dataset}/{wildcards.scene}"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        CONDA_ENV
+    shell:
+        "inrdeblur synthesize --scene {input.scene:q} --blur {wildcards.blur}"
+        " --settings {params.settings:q} --out {output:q} 2> {log:q}"
+
+
+rule synthesize_all:
+    """Target: every blurred image of the experiment."""
+    input:
+        all_blurred_files(),

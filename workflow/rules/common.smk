@@ -1,0 +1,82 @@
+# Parameters, wildcard constraints and target lists. No rule lives here.
+import json
+
+from inrdeblur import layout
+from inrdeblur.config import ParamsError, validate_params
+from inrdeblur.data.registry import scene_ids
+
+try:
+    config.update(validate_params(config, source="params.yaml"))
+except ParamsError as err:
+    raise WorkflowError(str(err)) from None
+
+EXPERIMENT = config["experiment"]
+SCENES = {dataset: scene_ids(dataset, config["datasets"][dataset]) for dataset in EXPERIMENT["datasets"]}
+CONDA_ENV = "../envs/inrdeblur.yaml"
+
+
+wildcard_constraints:
+    dataset="[a-z][a-z0-9_]*",
+    blur="[a-z][a-z0-9_]*",
+    method="[a-z][a-z0-9_]*",
+    scene="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    seed="[0-9]+",
+
+
+def _as_json(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def dataset_settings(wildcards):
+    return _as_json(config["datasets"][wildcards.dataset])
+
+
+def blur_settings(wildcards):
+    return _as_json(config["blurs"][wildcards.blur])
+
+
+def method_recipe(wildcards):
+    return _as_json(config["methods"][wildcards.method])
+
+
+def experiment_settings(wildcards):
+    """Every section that shapes the results (not the executor), for the report."""
+    return _as_json({k: v for k, v in config.items() if k != "executor"})
+
+
+def _images():
+    for blur in EXPERIMENT["blurs"]:
+        for dataset in EXPERIMENT["datasets"]:
+            for scene in SCENES[dataset]:
+                yield {"blur": blur, "dataset": dataset, "scene": scene}
+
+
+def _fits(methods):
+    for method in methods:
+        for image in _images():
+            for seed in EXPERIMENT["seeds"]:
+                yield {"method": method, "seed": seed, **image}
+
+
+def all_scene_files():
+    return sorted({layout.SCENE.format(**image) for image in _images()})
+
+
+def all_blurred_files():
+    return [layout.BLURRED.format(**image) for image in _images()]
+
+
+def fit_metas_of_method(wildcards):
+    return [layout.FIT_META.format(**fit) for fit in _fits([wildcards.method])]
+
+
+def all_fit_indexes():
+    return [layout.FIT_INDEX.format(method=m) for m in EXPERIMENT["methods"]]
+
+
+def all_fit_estimates():
+    return [layout.FIT_ESTIMATE_NPZ.format(**fit) for fit in _fits(EXPERIMENT["methods"])]
+
+
+def all_metric_files():
+    return [layout.METRICS.format(**fit) for fit in _fits(EXPERIMENT["methods"])]

@@ -1,0 +1,28 @@
+rule report:
+    """The self-contained HTML report: tables, figures, visual grid, params, provenance."""
+    input:
+        metrics=layout.METRICS_TABLE,
+        summary=layout.SUMMARY_TABLE,
+        scenes=all_scene_files(),
+        blurred=all_blurred_files(),
+        estimates=all_fit_estimates(),
+    output:
+        html=layout.REPORT_HTML,
+        figures=directory(layout.REPORT_FIGURES),
+    params:
+        experiment=experiment_settings,
+        max_scenes=config["report"]["max_scenes"],
+    log:
+        "logs/report.log",
+    message:
+        "render the report"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        CONDA_ENV
+    shell:
+        "inrdeblur report --metrics-csv {input.metrics:q} --summary-csv {input.summary:q}"
+        " --params-json {params.experiment:q} --max-scenes {params.max_scenes} --out {output.html:q}"
+        " --figures {output.figures:q} 2> {log:q}"
