@@ -17,7 +17,17 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# Cheap bookkeeping runs where Snakemake runs, not as cluster jobs.
+localrules:
+    all,
+    synthesize_all,
+    index_fits,
+    aggregate,
+    report,
+
+
 rule all:
     default_target: True
     input:
         layout.REPORT_HTML,
+        all_fit_indexes(),

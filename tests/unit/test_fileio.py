@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -54,3 +57,12 @@ def test_non_finite_png_is_refused(tmp_path):
     with pytest.raises(ValueError, match="non-finite"):
         write_png(tmp_path / "nan.png", np.full((2, 2), np.nan))
     assert not (tmp_path / "nan.png").exists()
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644

@@ -1,0 +1,385 @@
+"""Report figures (seaborn on matplotlib's Agg renderer), written as PNG.
+
+Every figure takes the long metrics table of :func:`inrdeblur.report.tables.metrics_table`
+and has one panel per (dataset, blur). Figures are built on a bare
+:class:`matplotlib.figure.Figure` (no pyplot, no global style or backend change) and saved
+without a ``Software`` tag and without random jitter, so the same table gives the same
+PNG bytes.
+
+=====================  ==============================================================
+name                   content
+=====================  ==============================================================
+``psnr_vs_time``       PSNR against fit time, one point per fit, per-method means
+``psnr_per_scene``     PSNR per scene and method (all seeds) beside the blurry input
+``psnr_gain``          PSNR gain over the blurry input per scene, mean over seeds
+=====================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from inrdeblur import layout
+from inrdeblur.fileio import atomic_path
+from inrdeblur.report.tables import BLURRY_METHOD, METRIC_COLUMNS
+
+__all__ = [
+    "FIGURES",
+    "FIGURE_CAPTIONS",
+    "figure_png",
+    "method_palette",
+    "psnr_gain",
+    "psnr_per_scene",
+    "psnr_vs_time",
+    "render_figures",
+    "write_figures",
+]
+
+#: Dots per inch of the written PNGs.
+DPI = 110
+#: Fit times spanning more than this factor get a logarithmic time axis.
+LOG_TIME_RATIO = 10.0
+#: Panels with more scenes than this show one box per method instead of one slot per scene.
+MAX_SCENE_SLOTS = 30
+#: Colour of the blurry input in every figure.
+BLURRY_COLOR = (0.55, 0.55, 0.55)
+_RC = {
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.labelsize": 9.0,
+    "legend.fontsize": 9.0,
+    "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0,
+}
+
+
+def method_palette(methods: list[str]) -> dict[str, tuple[float, float, float]]:
+    """One colour per method (colour-blind safe for up to 10), grey for the blurry input."""
+    import seaborn as sns
+
+    names = sorted(set(methods) - {BLURRY_METHOD})
+    colors = sns.color_palette("colorblind" if len(names) <= 10 else "husl", len(names))
+    palette = {name: tuple(color) for name, color in zip(names, colors, strict=True)}
+    palette[BLURRY_METHOD] = BLURRY_COLOR
+    return palette
+
+
+def _panels(metrics: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    missing = [c for c in METRIC_COLUMNS if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"metrics table lacks column(s) {', '.join(missing)}")
+    if metrics.empty:
+        raise ValueError("metrics table is empty: nothing to plot")
+    return [
+        (dataset, blur, group.reset_index(drop=True))
+        for (dataset, blur), group in metrics.groupby(["dataset", "blur"], sort=True)
+    ]
+
+
+def _figure(n_panels: int, panel_width: float, panel_height: float) -> tuple[Figure, list]:
+    """A figure with ``n_panels`` axes in rows of at most 3, returned as a flat list."""
+    ncols = min(3, n_panels)
+    nrows = math.ceil(n_panels / ncols)
+    fig = Figure(
+        figsize=(panel_width * ncols + 1.6, panel_height * nrows), dpi=DPI, layout="constrained"
+    )
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel().tolist()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _legend(fig: Figure, handles: list) -> None:
+    """One legend for the whole figure, right of the panels."""
+    fig.legend(handles=handles, loc="outside right upper", frameon=False)
+
+
+def _method_handles(methods: list[str], palette: dict, blurry: bool = True) -> list:
+    names = ([BLURRY_METHOD] if blurry else []) + methods
+    return [Line2D([], [], marker="o", linestyle="none", color=palette[m], label=m) for m in names]
+
+
+def psnr_vs_time(metrics: pd.DataFrame) -> Figure:
+    """PSNR (dB) against fit time (s): every fit as a dot, each method's mean as a diamond.
+
+    The dashed grey line is the mean PSNR of the blurry input. The time axis is
+    logarithmic when the fit times of a panel span more than :data:`LOG_TIME_RATIO`.
+    """
+    import seaborn as sns
+
+    panels = _panels(metrics)
+    methods = sorted(metrics["method"].unique())
+    palette = method_palette(methods)
+    with sns.axes_style("whitegrid"), _rc_context():
+        fig, axes = _figure(len(panels), 4.6, 3.6)
+        for ax, (dataset, blur, data) in zip(axes, panels, strict=True):
+            sns.scatterplot(
+                data=data,
+                x="time_s",
+                y="psnr",
+                hue="method",
+                hue_order=methods,
+                palette=palette,
+                alpha=0.55,
+                s=28,
+                linewidth=0,
+                legend=False,
+                ax=ax,
+            )
+            means = data.groupby("method", sort=True)[["time_s", "psnr"]].mean()
+            for method, mean in means.iterrows():
+                ax.scatter(
+                    mean["time_s"],
+                    mean["psnr"],
+                    marker="D",
+                    s=70,
+                    color=palette[method],
+                    edgecolor="black",
+                    linewidth=1.0,
+                    zorder=4,
+                )
+            blurry = data.drop_duplicates("scene")["psnr_blurry"].mean()
+            ax.axhline(blurry, color=BLURRY_COLOR, linestyle="--", linewidth=1.2, zorder=1)
+            times = data["time_s"].to_numpy()
+            if times.min() > 0 and times.max() / times.min() > LOG_TIME_RATIO:
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_title(f"{dataset} / {blur}")
+            ax.set_xlabel("fit time (s)")
+            ax.set_ylabel("PSNR (dB)")
+        handles = _method_handles(methods, palette, blurry=False) + [
+            Line2D(
+                [],
+                [],
+                marker="D",
+                linestyle="none",
+                color="white",
+                markeredgecolor="black",
+                label="method mean",
+            ),
+            Line2D([], [], linestyle="--", color=BLURRY_COLOR, label="blurry input (mean)"),
+        ]
+        _legend(fig, handles)
+    return fig
+
+
+def _per_scene_frame(data: pd.DataFrame, value: str, blurry_value: str | None) -> pd.DataFrame:
+    """Fits' ``value`` with, optionally, one extra row per scene for the blurry input."""
+    frame = data[["scene", "method", "seed", value]].rename(columns={value: "value"})
+    if blurry_value is None:
+        return frame
+    blurry = data.drop_duplicates("scene")[["scene", blurry_value]]
+    blurry = blurry.rename(columns={blurry_value: "value"}).assign(method=BLURRY_METHOD, seed=0)
+    return pd.concat([blurry, frame], ignore_index=True)
+
+
+def _scene_axis(ax, scenes: list[str]) -> None:
+    ax.set_xlabel("scene")
+    if len(scenes) > 6 or max(len(s) for s in scenes) > 8:
+        ax.tick_params(axis="x", labelrotation=45)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+
+
+def _scene_panel_width(panels: list[tuple[str, str, pd.DataFrame]], n_methods: int) -> float:
+    """Panel width (inches) of the per-scene figures: wider with more scenes, if one panel."""
+    if len(panels) > 1:
+        return 4.6
+    n_scenes = panels[0][2]["scene"].nunique()
+    if n_scenes > MAX_SCENE_SLOTS:
+        return 4.6
+    return float(np.clip(1.5 + 0.2 * n_scenes * (n_methods + 1), 4.6, 12.0))
+
+
+def psnr_per_scene(metrics: pd.DataFrame) -> Figure:
+    """PSNR (dB) per scene: one dot per fit (all seeds), dodged by method, with the blurry
+    input's PSNR in grey as the reference. Panels with more than :data:`MAX_SCENE_SLOTS`
+    scenes show one box per method over the per-scene means instead."""
+    import seaborn as sns
+
+    panels = _panels(metrics)
+    methods = sorted(metrics["method"].unique())
+    palette = method_palette(methods)
+    order = [BLURRY_METHOD, *methods]
+    with sns.axes_style("whitegrid"), _rc_context():
+        fig, axes = _figure(len(panels), _scene_panel_width(panels, len(methods)), 3.8)
+        for ax, (dataset, blur, data) in zip(axes, panels, strict=True):
+            frame = _per_scene_frame(data, "psnr", "psnr_blurry")
+            scenes = sorted(frame["scene"].unique())
+            if len(scenes) > MAX_SCENE_SLOTS:
+                means = frame.groupby(["method", "scene"], as_index=False)["value"].mean()
+                sns.boxplot(
+                    data=means,
+                    x="method",
+                    y="value",
+                    hue="method",
+                    order=order,
+                    hue_order=order,
+                    palette=palette,
+                    legend=False,
+                    fliersize=2,
+                    ax=ax,
+                )
+                ax.set_xlabel("")
+            else:
+                sns.stripplot(
+                    data=frame,
+                    x="scene",
+                    y="value",
+                    hue="method",
+                    order=scenes,
+                    hue_order=order,
+                    palette=palette,
+                    dodge=True,
+                    jitter=False,
+                    size=5,
+                    marker="o",
+                    linewidth=0.4,
+                    edgecolor="white",
+                    legend=False,
+                    ax=ax,
+                )
+                _scene_axis(ax, scenes)
+            ax.set_title(f"{dataset} / {blur}")
+            ax.set_ylabel("PSNR (dB)")
+        _legend(fig, _method_handles(methods, palette))
+    return fig
+
+
+def psnr_gain(metrics: pd.DataFrame) -> Figure:
+    """PSNR gain (dB) over the blurry input per scene: bars are means over seeds, dots are
+    the individual seeds. Panels with more than :data:`MAX_SCENE_SLOTS` scenes show one
+    box per method over the per-scene means instead."""
+    import seaborn as sns
+
+    panels = _panels(metrics)
+    methods = sorted(metrics["method"].unique())
+    palette = method_palette(methods)
+    with sns.axes_style("whitegrid"), _rc_context():
+        fig, axes = _figure(len(panels), _scene_panel_width(panels, len(methods)), 3.8)
+        for ax, (dataset, blur, data) in zip(axes, panels, strict=True):
+            frame = data.assign(value=data["psnr"] - data["psnr_blurry"])
+            scenes = sorted(frame["scene"].unique())
+            present = [m for m in methods if m in set(frame["method"])]
+            means = frame.groupby(["method", "scene"], as_index=False)["value"].mean()
+            if len(scenes) > MAX_SCENE_SLOTS:
+                sns.boxplot(
+                    data=means,
+                    x="method",
+                    y="value",
+                    hue="method",
+                    order=present,
+                    hue_order=present,
+                    palette=palette,
+                    legend=False,
+                    fliersize=2,
+                    ax=ax,
+                )
+                ax.set_xlabel("")
+            else:
+                sns.barplot(
+                    data=means,
+                    x="scene",
+                    y="value",
+                    hue="method",
+                    order=scenes,
+                    hue_order=present,
+                    palette=palette,
+                    errorbar=None,
+                    dodge=True,
+                    alpha=0.85,
+                    legend=False,
+                    ax=ax,
+                )
+                sns.stripplot(
+                    data=frame,
+                    x="scene",
+                    y="value",
+                    hue="method",
+                    order=scenes,
+                    hue_order=present,
+                    palette={m: (0.1, 0.1, 0.1) for m in present},
+                    dodge=True,
+                    jitter=False,
+                    size=3,
+                    legend=False,
+                    ax=ax,
+                )
+                _scene_axis(ax, scenes)
+            ax.axhline(0.0, color="black", linewidth=0.8)
+            ax.set_title(f"{dataset} / {blur}")
+            ax.set_ylabel("PSNR gain over blurry input (dB)")
+        _legend(fig, _method_handles(methods, palette, blurry=False))
+    return fig
+
+
+def _rc_context():
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+#: name -> (figure function, caption), in report order.
+FIGURES: dict[str, tuple[Callable[[pd.DataFrame], Figure], str]] = {
+    "psnr_vs_time": (
+        psnr_vs_time,
+        "PSNR against fit time. Small dots are individual fits (every scene and seed), "
+        "diamonds are per-method means, and the dashed grey line is the mean PSNR of the "
+        f"blurry input. The time axis is logarithmic when fit times span more than a "
+        f"factor of {LOG_TIME_RATIO:g}.",
+    ),
+    "psnr_per_scene": (
+        psnr_per_scene,
+        "PSNR per scene. Each dot is one fit (one seed); grey dots are the blurry input, "
+        "the reference every method starts from. Panels with more than "
+        f"{MAX_SCENE_SLOTS} scenes show one box per method over per-scene means instead.",
+    ),
+    "psnr_gain": (
+        psnr_gain,
+        "PSNR gain over the blurry input per scene. Bars are means over seeds, black dots "
+        "are individual seeds; values below zero mean the estimate is worse than the input. "
+        f"Panels with more than {MAX_SCENE_SLOTS} scenes show one box per method over "
+        "per-scene means instead.",
+    ),
+}
+#: name -> caption.
+FIGURE_CAPTIONS: dict[str, str] = {name: caption for name, (_, caption) in FIGURES.items()}
+
+
+def figure_png(fig: Figure) -> bytes:
+    """Encode ``fig`` as PNG bytes (Agg, fixed DPI, no ``Software`` tag: deterministic)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")
+    return buffer.getvalue()
+
+
+def render_figures(metrics: pd.DataFrame) -> dict[str, bytes]:
+    """All :data:`FIGURES` as ``{name: PNG bytes}``, in report order."""
+    return {name: figure_png(make(metrics)) for name, (make, _) in FIGURES.items()}
+
+
+def write_figures(
+    metrics: pd.DataFrame, out_dir: str | os.PathLike = layout.REPORT_FIGURES
+) -> dict[str, bytes]:
+    """Render all :data:`FIGURES` and write each to ``<out_dir>/<name>.png`` atomically.
+
+    Returns ``{name: PNG bytes}`` (what was written), in report order.
+    """
+    pngs = render_figures(metrics)
+    for name, png in pngs.items():
+        with atomic_path(Path(out_dir) / f"{name}.png") as tmp:
+            tmp.write_bytes(png)
+    return pngs

@@ -1,0 +1,446 @@
+"""The HTML report: one self-contained file (``reports/index.html``).
+
+Every image is inlined as a base64 PNG ``data:`` URI and the CSS is inlined from
+``templates/report.css``; the page loads nothing else (no scripts, fonts or remote
+resources), so it works offline and can be mailed or archived as it is. The template is
+``templates/index.html`` (Jinja2, autoescaped); sections carry the ids ``summary`` (the
+table), ``figures``, ``grid``, ``params``, ``protocol`` and ``provenance``.
+
+``provenance`` is a dict with the keys ``date`` (str), ``git_commit`` (str),
+``git_dirty`` (bool) and ``versions`` (``{package: version}``); any other key is shown as
+it is in the provenance section. :func:`collect_provenance` builds one.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import math
+import os
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from inrdeblur import layout
+from inrdeblur.fileio import InputFileError, read_npz, write_text
+from inrdeblur.report.figures import FIGURE_CAPTIONS
+from inrdeblur.report.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLUMNS
+
+__all__ = [
+    "ERROR_MAP_VMAX",
+    "GridRow",
+    "REPORT_PACKAGES",
+    "build_grid",
+    "collect_provenance",
+    "png_data_uri",
+    "render_report",
+]
+
+#: Error maps saturate (white) at this absolute luma difference.
+ERROR_MAP_VMAX = 0.2
+#: Packages whose versions :func:`collect_provenance` records.
+REPORT_PACKAGES = (
+    "inrdeblur",
+    "numpy",
+    "scipy",
+    "torch",
+    "lpips",
+    "scikit-image",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "jinja2",
+    "snakemake",
+    "dvc",
+)
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class GridRow:
+    """One row of the visual grid: a scene, one seed, and every method's estimate.
+
+    Images are ``(H, W, 3)`` float in [0, 1]. ``methods`` lists the columns in order; a
+    method without an estimate for this seed is absent from ``estimates`` (empty cell).
+    """
+
+    dataset: str
+    blur: str
+    scene: str
+    seed: int
+    methods: list[str]
+    sharp: np.ndarray
+    blurry: np.ndarray
+    estimates: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _load_image(path: Path, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Array ``key`` of an ``.npz`` as an ``(H, W, 3)`` float32 image; errors name the file."""
+    data = read_npz(path)
+    if key not in data:
+        raise InputFileError(f"{path}: missing array '{key}' (has {', '.join(sorted(data))})")
+    image = np.asarray(data[key], dtype=np.float32)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputFileError(f"{path}: '{key}' must be (H, W, 3), got {image.shape}")
+    if shape is not None and image.shape != shape:
+        raise InputFileError(f"{path}: '{key}' has shape {image.shape}, the scene {shape}")
+    if not np.all(np.isfinite(image)):
+        raise InputFileError(f"{path}: '{key}' holds non-finite values")
+    return image
+
+
+def build_grid(
+    metrics: pd.DataFrame, root: str | os.PathLike = ".", max_scenes_per_dataset: int = 8
+) -> list[GridRow]:
+    """Load the images of the visual grid for the fits listed in ``metrics``.
+
+    Per dataset the first ``max_scenes_per_dataset`` scenes (sorted ids) are shown, for
+    every blur. Per (dataset, blur, scene) the smallest seed present is used. ``sharp``
+    comes from the scene record, ``blurry`` from the blurred record and each estimate from
+    ``<fit dir>/estimate.npz`` (clipped to [0, 1]); paths from :mod:`inrdeblur.layout`.
+
+    Raises:
+        InputFileError: a file is missing or holds an array of the wrong shape.
+    """
+    missing = [c for c in METRIC_COLUMNS if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"metrics table lacks column(s) {', '.join(missing)}")
+    rows: list[GridRow] = []
+    for dataset, by_dataset in metrics.groupby("dataset", sort=True):
+        scenes = sorted(by_dataset["scene"].unique())[:max_scenes_per_dataset]
+        for blur, by_blur in by_dataset.groupby("blur", sort=True):
+            methods = sorted(by_blur["method"].unique())
+            for scene in scenes:
+                fits = by_blur[by_blur["scene"] == scene]
+                if fits.empty:
+                    continue
+                seed = int(fits["seed"].min())
+                sharp = _load_image(layout.scene_path(dataset, scene, root), "sharp")
+                blurry = _load_image(
+                    layout.blurred_path(blur, dataset, scene, root), "blurry", sharp.shape
+                )
+                estimates = {
+                    method: np.clip(
+                        _load_image(
+                            layout.fit_dir(method, blur, dataset, scene, seed, root)
+                            / "estimate.npz",
+                            "estimate",
+                            sharp.shape,
+                        ),
+                        0.0,
+                        1.0,
+                    )
+                    for method in sorted(fits.loc[fits["seed"] == seed, "method"])
+                }
+                rows.append(GridRow(dataset, blur, scene, seed, methods, sharp, blurry, estimates))
+    return rows
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """``data:image/png;base64,...`` of a float image in [0, 1] ((H, W) or (H, W, 3)).
+
+    Values are clipped to [0, 1] and rounded to 8 bits, as :func:`fileio.write_png` does.
+    """
+    from PIL import Image
+
+    data = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255.0)
+    buffer = io.BytesIO()
+    Image.fromarray(data.astype(np.uint8)).save(buffer, format="PNG", optimize=True)
+    return _png_bytes_uri(buffer.getvalue())
+
+
+def _png_bytes_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value: Any, decimals: int) -> str:
+    return f"{float(value):.{decimals}f}" if _is_number(value) else "—"
+
+
+def _time_decimals(value: float) -> int:
+    """Decimals for a time in seconds: 3 significant digits, at most 2 decimals."""
+    magnitude = abs(float(value))
+    return 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
+
+
+def _mean_std(mean: Any, std: Any, decimals: int) -> str:
+    """``"m ± s"``; just ``"m"`` when the std is NaN (one value); ``"—"`` when no mean."""
+    if not _is_number(mean):
+        return "—"
+    if not _is_number(std):
+        return _fmt(mean, decimals)
+    return f"{_fmt(mean, decimals)} ± {_fmt(std, decimals)}"
+
+
+def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
+    """Display rows of the summary table and the distinct LPIPS-missing reasons."""
+    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary table lacks column(s) {', '.join(missing)}")
+    reasons: list[str] = []
+    best: dict[tuple[str, str, str], float] = {}
+    methods = summary[summary["method"] != BLURRY_METHOD]
+    for (dataset, blur), group in methods.groupby(["dataset", "blur"], sort=False):
+        for column, pick in (("psnr_mean", max), ("ssim_mean", max), ("lpips_mean", min)):
+            values = [v for v in group[column] if _is_number(v)]
+            if len(group) > 1 and values:
+                best[(dataset, blur, column)] = pick(values)
+    rows = []
+    for row in summary.to_dict("records"):
+        cells: dict[str, Any] = {
+            "dataset": row["dataset"],
+            "blur": row["blur"],
+            "method": row["method"],
+            "is_input": row["method"] == BLURRY_METHOD,
+            "n_scenes": int(row["n_scenes"]),
+            "n_seeds": int(row["n_seeds"]) if row["method"] != BLURRY_METHOD else "—",
+            "n_fits": int(row["n_fits"]) if row["method"] != BLURRY_METHOD else "—",
+            "psnr": _mean_std(row["psnr_mean"], row["psnr_std"], 2),
+            "psnr_gain": _mean_std(row["psnr_gain_mean"], row["psnr_gain_std"], 2),
+            "ssim": _mean_std(row["ssim_mean"], row["ssim_std"], 4),
+            "time": _mean_std(
+                row["time_s_mean"],
+                row["time_s_std"],
+                _time_decimals(row["time_s_mean"]) if _is_number(row["time_s_mean"]) else 0,
+            ),
+            "size": _mean_std(row["size_mb_mean"], row["size_mb_std"], 2),
+            "lpips_missing": None,
+        }
+        if row["lpips_status"] == "ok":
+            cells["lpips"] = _mean_std(row["lpips_mean"], row["lpips_std"], 4)
+        else:
+            reason = str(row["lpips_status"]).removeprefix("missing:").strip() or "no reason"
+            if reason not in reasons:
+                reasons.append(reason)
+            cells["lpips"] = "missing"
+            cells["lpips_missing"] = reasons.index(reason) + 1
+        for key, column in (("psnr", "psnr_mean"), ("ssim", "ssim_mean"), ("lpips", "lpips_mean")):
+            target = best.get((row["dataset"], row["blur"], column))
+            cells[f"{key}_best"] = (
+                not cells["is_input"] and target is not None and row[column] == target
+            )
+        rows.append(cells)
+    return rows, reasons
+
+
+def _summary_notes(summary: pd.DataFrame) -> list[str]:
+    """Warnings about comparability: unequal scene sets or incomplete seeds."""
+    notes = []
+    methods = summary[summary["method"] != BLURRY_METHOD]
+    for (dataset, blur), group in methods.groupby(["dataset", "blur"], sort=False):
+        if group["n_scenes"].nunique() > 1:
+            counts = ", ".join(
+                f"{m}: {n}" for m, n in zip(group["method"], group["n_scenes"], strict=True)
+            )
+            notes.append(
+                f"{dataset} / {blur}: methods were evaluated on different numbers of scenes "
+                f"({counts}); their means are not directly comparable."
+            )
+        incomplete = group[group["n_fits"] != group["n_scenes"] * group["n_seeds"]]
+        for row in incomplete.itertuples(index=False):
+            notes.append(
+                f"{dataset} / {blur} / {row.method}: {row.n_fits} fits for {row.n_scenes} "
+                f"scenes x {row.n_seeds} seeds; some scenes have fewer seeds and weigh less."
+            )
+    return notes
+
+
+def _read_figures(figures_dir: Path) -> list[dict[str, str]]:
+    """Known figures in report order with their captions, then any other PNG by name."""
+    figures_dir = Path(figures_dir)
+    found = sorted(figures_dir.glob("*.png")) if figures_dir.is_dir() else []
+    by_name = {path.stem: path for path in found}
+    names = [n for n in FIGURE_CAPTIONS if n in by_name] + sorted(
+        n for n in by_name if n not in FIGURE_CAPTIONS
+    )
+    out = []
+    for name in names:
+        png = by_name[name].read_bytes()
+        if not png.startswith(_PNG_MAGIC):
+            raise InputFileError(f"{by_name[name]}: not a PNG file")
+        out.append(
+            {
+                "name": name,
+                "caption": FIGURE_CAPTIONS.get(name, name),
+                "src": _png_bytes_uri(png),
+            }
+        )
+    return out
+
+
+def _grid_tables(grid: list[GridRow], metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """Grid rows grouped by (dataset, blur), with data URIs and PSNR labels."""
+    from inrdeblur.metrics.errormap import error_map_rgb
+
+    psnr = {
+        (r.dataset, r.blur, r.method, r.scene, int(r.seed)): (r.psnr, r.psnr_blurry)
+        for r in metrics.itertuples(index=False)
+    }
+    blurry = {(r.dataset, r.blur, r.scene): r.psnr_blurry for r in metrics.itertuples(index=False)}
+    tables: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in grid:
+        table = tables.setdefault(
+            (row.dataset, row.blur),
+            {"dataset": row.dataset, "blur": row.blur, "methods": [], "rows": []},
+        )
+        for method in row.methods:
+            if method not in table["methods"]:
+                table["methods"].append(method)
+        blurry_psnr = blurry.get((row.dataset, row.blur, row.scene))
+        cells = {}
+        for method, estimate in row.estimates.items():
+            value = psnr.get((row.dataset, row.blur, method, row.scene, row.seed), (None, None))[0]
+            cells[method] = {
+                "estimate": png_data_uri(estimate),
+                "error": png_data_uri(error_map_rgb(estimate, row.sharp, vmax=ERROR_MAP_VMAX)),
+                "psnr": _fmt(value, 2),
+            }
+        table["rows"].append(
+            {
+                "scene": row.scene,
+                "seed": row.seed,
+                "shape": f"{row.sharp.shape[1]}×{row.sharp.shape[0]}",
+                "width": int(row.sharp.shape[1]),
+                "sharp": png_data_uri(row.sharp),
+                "blurry": png_data_uri(row.blurry),
+                "blurry_psnr": _fmt(blurry_psnr, 2),
+                "cells": cells,
+            }
+        )
+    for table in tables.values():
+        table["thumb_px"] = _thumb_px(len(table["methods"]))
+        for row in table["rows"]:  # nearest-neighbour only where thumbnails enlarge
+            row["pixelated"] = row["width"] < table["thumb_px"]
+    return list(tables.values())
+
+
+def _thumb_px(n_methods: int) -> int:
+    """Displayed thumbnail width (CSS px) so a grid of ``n_methods`` fits ~1150 px."""
+    columns = 2 + 2 * n_methods
+    return int(np.clip((1150 - 90) / columns - 10, 120, 168))
+
+
+def _error_colorbar() -> str:
+    """Data URI of the error-map colour scale, 0 (left) to ``ERROR_MAP_VMAX`` (right)."""
+    from inrdeblur.metrics.errormap import error_map_rgb
+
+    ramp = np.repeat(np.linspace(0.0, ERROR_MAP_VMAX, 256)[None, :, None], 3, axis=2)
+    ramp = np.repeat(ramp, 10, axis=0)
+    return png_data_uri(error_map_rgb(ramp, np.zeros_like(ramp), vmax=ERROR_MAP_VMAX))
+
+
+def _params_yaml(params: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(params, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("inrdeblur.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_report(
+    out_html: str | os.PathLike,
+    figures_dir: str | os.PathLike,
+    metrics: pd.DataFrame,
+    summary: pd.DataFrame,
+    grid: list[GridRow],
+    params: dict[str, Any],
+    provenance: dict[str, Any],
+    title: str = "inrdeblur benchmark report",
+) -> None:
+    """Write the self-contained HTML report to ``out_html`` atomically.
+
+    Args:
+        out_html: destination, normally :data:`inrdeblur.layout.REPORT_HTML`.
+        figures_dir: folder of the figure PNGs (:func:`figures.write_figures`); every
+            ``*.png`` there is inlined, known figures first with their captions.
+        metrics: long table of :func:`tables.metrics_table` (PSNR labels of the grid).
+        summary: table of :func:`tables.summary_table`, shown as the summary table.
+        grid: rows of :func:`build_grid`.
+        params: the experiment parameters, shown as YAML.
+        provenance: ``date``, ``git_commit``, ``git_dirty``, ``versions`` (module doc).
+    """
+    summary_rows, lpips_reasons = _summary_rows(summary)
+    versions = dict(provenance.get("versions") or {})
+    extra = {
+        k: v
+        for k, v in provenance.items()
+        if k not in ("date", "git_commit", "git_dirty", "versions")
+    }
+    dirty = provenance.get("git_dirty")
+    context = {
+        "title": title,
+        "css": resources.files("inrdeblur.report")
+        .joinpath("templates/report.css")
+        .read_text(encoding="utf-8"),
+        "date": str(provenance.get("date", "unknown")),
+        "git_commit": str(provenance.get("git_commit") or "unknown"),
+        "git_dirty": None if dirty is None else bool(dirty),
+        "versions": versions,
+        "provenance_extra": {k: str(v) for k, v in extra.items()},
+        "summary_rows": summary_rows,
+        "lpips_reasons": lpips_reasons,
+        "summary_notes": _summary_notes(summary),
+        "figures": _read_figures(Path(figures_dir)),
+        "grid_tables": _grid_tables(grid, metrics),
+        "error_vmax": ERROR_MAP_VMAX,
+        "error_colorbar": _error_colorbar() if grid else None,
+        "params_yaml": _params_yaml(params),
+    }
+    html = _environment().get_template("index.html").render(**context)
+    write_text(out_html, html)
+
+
+def collect_provenance(root: str | os.PathLike = ".") -> dict[str, Any]:
+    """Date (UTC, ISO 8601), git commit and dirty flag of ``root``, and package versions.
+
+    Git fields are ``"unknown"`` / ``None`` outside a git checkout; a package that is not
+    installed is listed as ``"not installed"``.
+    """
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return result.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    versions = {}
+    for package in REPORT_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "git_commit": commit or "unknown",
+        "git_dirty": None if status is None else bool(status),
+        "versions": versions,
+    }

@@ -1,0 +1,367 @@
+"""Result tables: per-fit metrics, per-method summary and the DVC metrics file.
+
+Input contract: one record per fit, as the evaluate stage writes it to
+``results/metrics/<method>/<blur>/<dataset>/<scene>/seed<k>.json``:
+
+================  =========  ======================================================
+key               type       meaning
+================  =========  ======================================================
+dataset, blur,    str        which fit (``scene`` is a string id, e.g. ``"0001"``)
+method, scene
+seed              int        fit seed
+psnr, ssim        float      estimate (clipped to [0, 1]) vs sharp, data_range 1
+lpips             float|null LPIPS (alex), null when it could not be computed
+lpips_status      str        ``"ok"`` or ``"missing: <reason>"``
+psnr_blurry,      float      blurry input vs sharp (identical for every method and
+ssim_blurry                  seed of a scene)
+lpips_blurry      float|null blurry input vs sharp
+time_s            float      fit wall time, seconds
+size_mb           float      model size, MB
+iterations        int        optimisation steps run
+device            str        e.g. ``"cuda:0"`` or ``"cpu"``
+================  =========  ======================================================
+
+Outputs (paths from :mod:`inrdeblur.layout`):
+
+- ``results/tables/metrics.csv``: :func:`metrics_table`, one row per fit, the columns above.
+- ``results/tables/summary.csv``: :func:`summary_table`, one row per (dataset, blur,
+  method) plus one ``"blurry input"`` row per (dataset, blur).
+- ``results/metrics.json``: :func:`metrics_json`, the summary means for ``dvc metrics``.
+
+Floats are written with the shortest representation that reads back to the same float64
+(Python's ``repr``); read the CSVs back with :func:`read_table`, which also keeps scene ids
+such as ``"0001"`` as strings.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from inrdeblur.fileio import InputFileError, write_json, write_text
+
+__all__ = [
+    "BLURRY_METHOD",
+    "KEY_COLUMNS",
+    "METRIC_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "SUMMARY_QUANTITIES",
+    "metrics_json",
+    "metrics_table",
+    "read_table",
+    "summary_table",
+    "write_tables",
+]
+
+#: Columns that identify one fit; unique in the metrics table.
+KEY_COLUMNS: tuple[str, ...] = ("dataset", "blur", "method", "scene", "seed")
+#: Columns of the metrics table, in order.
+METRIC_COLUMNS: tuple[str, ...] = (
+    *KEY_COLUMNS,
+    "psnr",
+    "ssim",
+    "lpips",
+    "lpips_status",
+    "psnr_blurry",
+    "ssim_blurry",
+    "lpips_blurry",
+    "time_s",
+    "size_mb",
+    "iterations",
+    "device",
+)
+#: Method name of the summary rows that score the blurry input itself.
+BLURRY_METHOD = "blurry input"
+#: Quantities summarised as ``<name>_mean`` and ``<name>_std`` in the summary table.
+SUMMARY_QUANTITIES: tuple[str, ...] = ("psnr", "ssim", "lpips", "time_s", "size_mb", "psnr_gain")
+#: Columns of the summary table, in order.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "blur",
+    "method",
+    "n_scenes",
+    "n_seeds",
+    "n_fits",
+    *(f"{q}_{stat}" for q in SUMMARY_QUANTITIES for stat in ("mean", "std")),
+    "lpips_status",
+)
+
+_STRING_COLUMNS = ("dataset", "blur", "method", "scene", "lpips_status", "device")
+_INT_COLUMNS = ("seed", "iterations")
+_FINITE_COLUMNS = ("psnr", "ssim", "psnr_blurry", "ssim_blurry", "time_s", "size_mb")
+_OPTIONAL_COLUMNS = ("lpips", "lpips_blurry")
+#: Largest disagreement tolerated between two records' blurry-input metrics of one scene.
+_BLURRY_ATOL = 1e-6
+
+
+def _describe(record: dict[str, Any], index: int) -> str:
+    """Name a record in error messages: its position and its key if readable."""
+    parts = [f"{k}={record[k]!r}" for k in KEY_COLUMNS if k in record]
+    return f"metrics record {index} ({', '.join(parts)})"
+
+
+def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
+    """Validate one record against the input contract; return it with only contract keys."""
+    where = _describe(record, index)
+    missing = [k for k in METRIC_COLUMNS if k not in record]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
+    row: dict[str, Any] = {}
+    for key in _STRING_COLUMNS:
+        if not isinstance(record[key], str) or not record[key]:
+            raise ValueError(f"{where}: '{key}' must be a non-empty string, got {record[key]!r}")
+        row[key] = record[key]
+    for key in _INT_COLUMNS:
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{where}: '{key}' must be an integer, got {value!r}")
+        row[key] = int(value)
+    for key in _FINITE_COLUMNS:
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{where}: '{key}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: '{key}' must be finite, got {value!r}")
+        row[key] = float(value)
+    for key in _OPTIONAL_COLUMNS:
+        value = record[key]
+        if value is None:
+            row[key] = math.nan
+        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{where}: '{key}' must be a number or null, got {value!r}")
+        else:
+            row[key] = float(value)
+    status = row["lpips_status"]
+    if status != "ok" and not status.startswith("missing:"):
+        raise ValueError(
+            f"{where}: 'lpips_status' must be 'ok' or 'missing: <reason>', got {status!r}"
+        )
+    if (status == "ok") != math.isfinite(row["lpips"]):
+        raise ValueError(
+            f"{where}: 'lpips' is {record['lpips']!r} but 'lpips_status' is {status!r}"
+        )
+    if row["method"] == BLURRY_METHOD:
+        raise ValueError(f"{where}: method name {BLURRY_METHOD!r} is reserved for the input")
+    return row
+
+
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in columns})
+
+
+def _dtype(column: str) -> str:
+    if column in _STRING_COLUMNS:
+        return "str"
+    if column in (*_INT_COLUMNS, "n_scenes", "n_seeds", "n_fits"):
+        return "int64"
+    return "float64"
+
+
+def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Long table of per-fit metrics: one row per dataset x blur x method x scene x seed.
+
+    Args:
+        records: metric records as written by the evaluate stage (module docstring).
+            Keys outside the contract are dropped; a null ``lpips`` becomes NaN.
+
+    Returns:
+        DataFrame with columns :data:`METRIC_COLUMNS`, sorted by :data:`KEY_COLUMNS`
+        (``seed`` numerically), with a fresh 0..n-1 index.
+
+    Raises:
+        ValueError: a record breaks the contract (the message names the record and the
+            key), or two records share a key (the message names the duplicate).
+    """
+    rows = [_check_record(record, i) for i, record in enumerate(records)]
+    if not rows:
+        return _empty_frame(METRIC_COLUMNS)
+    table = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+    duplicated = table.duplicated(list(KEY_COLUMNS), keep=False)
+    if duplicated.any():
+        first = [rows[int(np.flatnonzero(duplicated.to_numpy())[0])][k] for k in KEY_COLUMNS]
+        key = ", ".join(f"{k}={v!r}" for k, v in zip(KEY_COLUMNS, first, strict=True))
+        count = int((table[list(KEY_COLUMNS)] == first).all(axis=1).sum())
+        raise ValueError(f"duplicate metrics record ({count} records) for {key}")
+    table = table.astype({c: _dtype(c) for c in METRIC_COLUMNS})
+    return table.sort_values(list(KEY_COLUMNS), kind="mergesort", ignore_index=True)
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of ``values``; NaN propagates; std NaN for n < 2."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return math.nan, math.nan
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=1)) if values.size > 1 else math.nan
+    return mean, std
+
+
+def _lpips_status(statuses: pd.Series, values: pd.Series, column: str) -> str:
+    """``"ok"`` when every value is present, else the first ``"missing: ..."`` reason."""
+    if values.notna().all():
+        return "ok"
+    reasons = [s for s in statuses if s != "ok"]
+    return reasons[0] if reasons else f"missing: {column} is null"
+
+
+def _check_metrics_frame(metrics: pd.DataFrame) -> None:
+    missing = [c for c in METRIC_COLUMNS if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"metrics table lacks column(s) {', '.join(missing)}")
+
+
+def _blurry_row(dataset: str, blur: str, group: pd.DataFrame) -> dict[str, Any]:
+    """Summary row of the blurry input: one value per scene, whatever the methods/seeds."""
+    columns = ["psnr_blurry", "ssim_blurry", "lpips_blurry"]
+    for scene, per_scene in group.groupby("scene", sort=True):
+        values = per_scene[columns].to_numpy(dtype=np.float64)
+        same = np.isclose(values, values[0], rtol=0.0, atol=_BLURRY_ATOL, equal_nan=True)
+        if not same.all():
+            bad = columns[int(np.argmax(~same.all(axis=0)))]
+            raise ValueError(
+                f"{dataset}/{blur}/{scene}: records disagree on '{bad}' "
+                f"({sorted(set(per_scene[bad].tolist()))}); the blurry input is the same for "
+                "every method and seed, so some metrics files are stale"
+            )
+    per_scene = group.drop_duplicates("scene", keep="first")
+    row: dict[str, Any] = {
+        "dataset": dataset,
+        "blur": blur,
+        "method": BLURRY_METHOD,
+        "n_scenes": len(per_scene),
+        "n_seeds": 1,
+        "n_fits": len(per_scene),
+    }
+    for quantity in ("psnr", "ssim", "lpips"):
+        row[f"{quantity}_mean"], row[f"{quantity}_std"] = _mean_std(
+            per_scene[f"{quantity}_blurry"].to_numpy()
+        )
+    for quantity in ("time_s", "size_mb", "psnr_gain"):
+        row[f"{quantity}_mean"] = row[f"{quantity}_std"] = math.nan
+    row["lpips_status"] = _lpips_status(
+        per_scene["lpips_status"], per_scene["lpips_blurry"], "lpips_blurry"
+    )
+    return row
+
+
+def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per-method summary of a metrics table.
+
+    One row per (dataset, blur, method) with ``n_scenes``, ``n_seeds`` (distinct values)
+    and ``n_fits`` (rows), and ``<q>_mean`` / ``<q>_std`` for every ``q`` in
+    :data:`SUMMARY_QUANTITIES`, pooled over all fits (images and seeds); the std is the
+    sample std (ddof=1), NaN for a single value. ``psnr_gain`` is ``psnr - psnr_blurry``
+    per fit. The LPIPS mean and std are NaN when any value is missing, and
+    ``lpips_status`` is then the first ``"missing: <reason>"`` of the group.
+
+    Each (dataset, blur) also gets one row with method :data:`BLURRY_METHOD`, first in
+    its group, scoring the blurry input (``psnr_blurry`` ...) with one value per scene
+    (``n_seeds`` 1, ``n_fits`` = ``n_scenes``); its time, size and gain are NaN.
+
+    Raises:
+        ValueError: columns are missing, or two records of one scene disagree on the
+            blurry input's metrics (stale metrics files).
+    """
+    _check_metrics_frame(metrics)
+    if metrics.empty:
+        return _empty_frame(SUMMARY_COLUMNS)
+    data = metrics.assign(psnr_gain=metrics["psnr"] - metrics["psnr_blurry"])
+    rows: list[dict[str, Any]] = []
+    for (dataset, blur), by_blur in data.groupby(["dataset", "blur"], sort=True):
+        rows.append(_blurry_row(dataset, blur, by_blur))
+        for method, group in by_blur.groupby("method", sort=True):
+            row: dict[str, Any] = {
+                "dataset": dataset,
+                "blur": blur,
+                "method": method,
+                "n_scenes": int(group["scene"].nunique()),
+                "n_seeds": int(group["seed"].nunique()),
+                "n_fits": len(group),
+            }
+            for quantity in SUMMARY_QUANTITIES:
+                row[f"{quantity}_mean"], row[f"{quantity}_std"] = _mean_std(
+                    group[quantity].to_numpy()
+                )
+            row["lpips_status"] = _lpips_status(group["lpips_status"], group["lpips"], "lpips")
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return table.astype({c: _dtype(c) for c in SUMMARY_COLUMNS})
+
+
+def _json_float(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def metrics_json(summary: pd.DataFrame) -> dict[str, Any]:
+    """Nested means for ``dvc metrics``: ``{dataset: {blur: {method: {...}}}}``.
+
+    Each leaf holds ``psnr``, ``ssim``, ``lpips``, ``time_s``, ``size_mb`` and
+    ``psnr_gain`` (the ``_mean`` columns); NaN becomes ``None`` (JSON null).
+    """
+    out: dict[str, Any] = {}
+    for row in summary.itertuples(index=False):
+        leaf = {q: _json_float(getattr(row, f"{q}_mean")) for q in SUMMARY_QUANTITIES}
+        out.setdefault(row.dataset, {}).setdefault(row.blur, {})[row.method] = leaf
+    return out
+
+
+def _float_repr(value: float) -> str:
+    return repr(float(value))
+
+
+def _to_csv(table: pd.DataFrame) -> str:
+    """CSV text; floats as Python ``repr`` (shortest string that round-trips float64)."""
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, float_format=_float_repr, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def write_tables(
+    records: list[dict[str, Any]],
+    metrics_csv: str | os.PathLike,
+    summary_csv: str | os.PathLike,
+    metrics_json_path: str | os.PathLike,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the metrics and summary tables from ``records`` and write all three files.
+
+    Every file is written atomically. Floats keep full float64 precision (NaN is an empty
+    CSV field, JSON null). Returns ``(metrics, summary)``.
+    """
+    metrics = metrics_table(records)
+    summary = summary_table(metrics)
+    write_text(metrics_csv, _to_csv(metrics))
+    write_text(summary_csv, _to_csv(summary))
+    write_json(metrics_json_path, metrics_json(summary))
+    return metrics, summary
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a metrics or summary CSV written by :func:`write_tables`, exactly.
+
+    String columns stay strings (a scene ``"0001"`` is not turned into 1), floats are
+    parsed with round-trip precision and empty fields become NaN.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: file not found")
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        known = (*METRIC_COLUMNS, *SUMMARY_COLUMNS)
+        floats = [c for c in header if c in known and _dtype(c) == "float64"]
+        dtypes = {c: ("str" if c in floats else _dtype(c)) for c in header if c in known}
+        table = pd.read_csv(path, dtype=dtypes, keep_default_na=False)
+        for column in floats:  # Python's float() is exact; pandas' C parser may not be
+            table[column] = np.array(
+                [float(v) if v != "" else math.nan for v in table[column]], dtype=np.float64
+            )
+        return table
+    except (ValueError, pd.errors.ParserError) as err:
+        raise InputFileError(f"{path}: not a readable table ({err})") from err

@@ -1,0 +1,316 @@
+"""The HTML report and its figures, rendered from a tiny synthetic experiment (16x16)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from inrdeblur import layout
+from inrdeblur.data.scene import Scene
+from inrdeblur.fileio import InputFileError, write_npz
+from inrdeblur.report import figures, html, tables
+
+SIZE = 16
+METHODS = ("hashgrid", "siren")
+SCENES = ("0001", "0002", "0003")
+SEEDS = (0, 1)
+PARAMS = {
+    "experiment": {"name": "tiny <script>alert('x')</script> & \"quoted\""},
+    "methods": {"siren": {"lr": 0.0001, "steps": 10}, "hashgrid": {"levels": 4}},
+}
+PROVENANCE = {
+    "date": "2024-05-01T12:00:00+00:00",
+    "git_commit": "0123456789abcdef0123456789abcdef01234567",
+    "git_dirty": True,
+    "versions": {"numpy": "2.0.0", "pandas": "3.0.0"},
+    "host": "node<1>",
+}
+
+
+def _psnr(estimate: np.ndarray, sharp: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((np.clip(estimate, 0, 1) - sharp) ** 2)))
+
+
+def make_experiment(root: Path) -> list[dict]:
+    """Write scenes, blurred inputs and estimates through the layout; return the records.
+
+    ``siren`` misses LPIPS; its seed-0 estimates overshoot [0, 1] (the grid must clip).
+    Scene 0003 has only seed 1 (the grid must fall back to it).
+    """
+    rng = np.random.default_rng(0)
+    records = []
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
+    for s, scene in enumerate(SCENES):
+        sharp = np.stack([xx, yy, (xx + yy + s * 0.2) % 1.0], axis=-1).astype(np.float32)
+        Scene("toy", scene, sharp).save(layout.scene_path("toy", scene, root))
+        blurry = (0.5 * sharp + 0.5 * sharp.mean(axis=(0, 1))).astype(np.float32)
+        write_npz(layout.blurred_path("box", "toy", scene, root), blurry=blurry)
+        for method in METHODS:
+            for seed in SEEDS if scene != "0003" else (1,):
+                estimate = sharp + 0.3 * (blurry - sharp) + rng.normal(0, 0.01, sharp.shape)
+                if method == "siren" and seed == 0:
+                    estimate = estimate + 0.5  # out of range: must be clipped
+                fit = layout.fit_dir(method, "box", "toy", scene, seed, root)
+                write_npz(fit / "estimate.npz", estimate=estimate.astype(np.float32))
+                records.append(
+                    {
+                        "dataset": "toy",
+                        "blur": "box",
+                        "method": method,
+                        "scene": scene,
+                        "seed": seed,
+                        "psnr": _psnr(estimate, sharp),
+                        "ssim": 0.9,
+                        "lpips": None if method == "siren" else 0.1,
+                        "lpips_status": "missing: weights <alex> offline"
+                        if method == "siren"
+                        else "ok",
+                        "psnr_blurry": _psnr(blurry, sharp),
+                        "ssim_blurry": 0.5,
+                        "lpips_blurry": 0.4,
+                        "time_s": 2.0 + seed,
+                        "size_mb": 0.5,
+                        "iterations": 10,
+                        "device": "cpu",
+                    }
+                )
+    return records
+
+
+class _Collector(HTMLParser):
+    """Collects img sources, every src/href, the #summary body rows and #params text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.imgs: list[str] = []
+        self.links: list[str] = []
+        self.summary_rows: list[list[str]] = []
+        self.params_text = ""
+        self.ids: list[str] = []
+        self._in_summary = self._in_tbody = self._in_params = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(a["id"] or "")
+        for key in ("src", "href"):
+            if a.get(key):
+                self.links.append(a[key] or "")
+        if tag == "img":
+            self.imgs.append(a.get("src") or "")
+        if tag == "table" and a.get("id") == "summary":
+            self._in_summary = True
+        if self._in_summary and tag == "tbody":
+            self._in_tbody = True
+        if self._in_tbody and tag == "tr":
+            self.summary_rows.append([])
+        if self._in_tbody and tag in ("td", "th"):
+            self._cell = []
+        if tag == "section" and a.get("id") == "params":
+            self._in_params = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._in_tbody and tag in ("td", "th") and self._cell is not None:
+            self.summary_rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+        if tag == "tbody":
+            self._in_tbody = False
+        if tag == "table":
+            self._in_summary = False
+        if tag == "section":
+            self._in_params = False
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._in_params:
+            self.params_text += data
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("project")
+    metrics = tables.metrics_table(make_experiment(root))
+    summary = tables.summary_table(metrics)
+    figs = figures.write_figures(metrics, root / layout.REPORT_FIGURES)
+    grid = html.build_grid(metrics, root=root)
+    out = root / layout.REPORT_HTML
+    html.render_report(
+        out, root / layout.REPORT_FIGURES, metrics, summary, grid, PARAMS, PROVENANCE
+    )
+    text = out.read_text(encoding="utf-8")
+    parser = _Collector()
+    parser.feed(text)
+    return {
+        "root": root,
+        "metrics": metrics,
+        "summary": summary,
+        "figures": figs,
+        "grid": grid,
+        "html": text,
+        "parsed": parser,
+    }
+
+
+def test_summary_table_rows_match_summary(rendered: dict) -> None:
+    summary: pd.DataFrame = rendered["summary"]
+    rows = rendered["parsed"].summary_rows
+    assert len(rows) == len(summary) == 3
+    assert [r[:3] for r in rows] == summary[["dataset", "blur", "method"]].values.tolist()
+    siren = summary.set_index("method").loc["siren"]
+    cells = dict(
+        zip(
+            [
+                "dataset",
+                "blur",
+                "method",
+                "scenes",
+                "seeds",
+                "fits",
+                "psnr",
+                "gain",
+                "ssim",
+                "lpips",
+                "time",
+                "size",
+            ],
+            rows[2],
+            strict=True,
+        )
+    )
+    assert cells["psnr"] == f"{siren.psnr_mean:.2f} ± {siren.psnr_std:.2f}"
+    assert cells["ssim"] == "0.9000 ± 0.0000"
+    # times 2, 3, 2, 3, 3 s: mean 13/5, sample variance (3 * 0.16 + 2 * 0.36) / 4 = 0.3
+    assert cells["time"] == f"{13 / 5:.2f} ± {math.sqrt(0.3):.2f}"
+    assert cells["lpips"] == "missing1"  # "missing" + footnote number
+    assert (cells["scenes"], cells["seeds"], cells["fits"]) == ("3", "2", "5")
+    assert rows[0][2] == "blurry input" and rows[0][9] == "0.4000 ± 0.0000"
+
+
+def test_lpips_reason_shown_once_and_escaped(rendered: dict) -> None:
+    text = rendered["html"]
+    assert text.count("weights &lt;alex&gt; offline") == 1
+    assert "<alex>" not in text
+
+
+def test_every_image_is_an_inline_png(rendered: dict) -> None:
+    imgs = rendered["parsed"].imgs
+    grid_rows = rendered["grid"]
+    n_grid = sum(2 + 2 * len(row.estimates) for row in grid_rows)
+    assert len(imgs) == len(figures.FIGURES) + 1 + n_grid  # + error colour scale
+    prefix = "data:image/png;base64,"
+    for src in imgs:
+        assert src.startswith(prefix)
+        png = base64.b64decode(src[len(prefix) :], validate=True)
+        with Image.open(io.BytesIO(png)) as image:
+            assert image.format == "PNG"
+            image.verify()
+
+
+def test_self_contained(rendered: dict) -> None:
+    text = rendered["html"].lower()
+    assert "http://" not in text and "https://" not in text
+    assert "<script" not in text and "<link" not in text and "@import" not in text
+    for link in rendered["parsed"].links:
+        assert link.startswith(("data:image/png;base64,", "#")), link[:40]
+    ids = rendered["parsed"].ids
+    for section in ("summary", "figures", "grid", "params", "provenance", "protocol"):
+        assert ids.count(section) == 1
+
+
+def test_params_and_provenance_escaped(rendered: dict) -> None:
+    text = rendered["html"]
+    params_text = rendered["parsed"].params_text
+    assert "tiny <script>alert('x')</script> & \"quoted\"" in params_text
+    assert "&lt;script&gt;alert(" in text
+    assert "lr: 0.0001" in params_text and "levels: 4" in params_text
+    assert "node&lt;1&gt;" in text
+    assert PROVENANCE["git_commit"] in text and "uncommitted changes" in text
+    assert "pandas&nbsp;3.0.0" in text
+    for phrase in ("data_range = 1", "clipped to [0, 1]", "11×11", "σ = 1.5", "AlexNet", "[−1, 1]"):
+        assert phrase in text
+
+
+def test_grid_uses_smallest_seed_and_clips(rendered: dict) -> None:
+    grid = rendered["grid"]
+    assert [(r.scene, r.seed) for r in grid] == [("0001", 0), ("0002", 0), ("0003", 1)]
+    for row in grid:
+        assert row.methods == list(METHODS) and set(row.estimates) == set(METHODS)
+        assert row.sharp.shape == row.blurry.shape == (SIZE, SIZE, 3)
+        for estimate in row.estimates.values():
+            assert estimate.shape == (SIZE, SIZE, 3)
+            assert 0.0 <= estimate.min() and estimate.max() <= 1.0
+    assert grid[0].estimates["siren"].max() == 1.0  # overshooting seed-0 estimate clipped
+    sharp = np.load(layout.scene_path("toy", "0002", rendered["root"]))["sharp"]
+    np.testing.assert_array_equal(grid[1].sharp, sharp)
+
+
+def test_grid_psnr_labels_come_from_metrics(rendered: dict) -> None:
+    metrics = rendered["metrics"]
+    row = metrics[(metrics.method == "hashgrid") & (metrics.scene == "0002") & (metrics.seed == 0)]
+    assert f"{row.psnr.iloc[0]:.2f} dB" in rendered["html"]
+    assert f"{row.psnr_blurry.iloc[0]:.2f} dB" in rendered["html"]
+
+
+def test_build_grid_limits_scenes_and_names_missing_files(rendered: dict, tmp_path: Path) -> None:
+    grid = html.build_grid(rendered["metrics"], root=rendered["root"], max_scenes_per_dataset=2)
+    assert [r.scene for r in grid] == ["0001", "0002"]
+    with pytest.raises(InputFileError, match="scenes/toy/0001.npz"):
+        html.build_grid(rendered["metrics"], root=tmp_path)
+
+
+def test_figures_written_deterministic_and_valid(rendered: dict) -> None:
+    written = rendered["figures"]
+    assert list(written) == list(figures.FIGURES)
+    figdir = rendered["root"] / layout.REPORT_FIGURES
+    for name, png in written.items():
+        assert (figdir / f"{name}.png").read_bytes() == png
+        with Image.open(io.BytesIO(png)) as image:
+            assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
+    again = figures.render_figures(rendered["metrics"])
+    assert again == written
+
+
+def test_figures_refuse_empty_table() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        figures.psnr_vs_time(tables.metrics_table([]))
+
+
+def test_missing_summary_column_is_named(rendered: dict, tmp_path: Path) -> None:
+    summary = rendered["summary"].drop(columns=["psnr_std"])
+    with pytest.raises(ValueError, match="psnr_std"):
+        html.render_report(tmp_path / "r.html", tmp_path, rendered["metrics"], summary, [], {}, {})
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_collect_provenance_keys(tmp_path: Path) -> None:
+    prov = html.collect_provenance(tmp_path)  # not a git checkout
+    assert prov["git_commit"] == "unknown" and prov["git_dirty"] is None
+    assert prov["versions"]["pandas"] == pd.__version__
+
+
+def test_method_without_the_grid_seed_gets_an_empty_cell(rendered: dict, tmp_path: Path) -> None:
+    metrics = rendered["metrics"]
+    # drop hashgrid's seed-0 fit of scene 0001: the grid keeps seed 0 (siren has it)
+    keep = ~((metrics.method == "hashgrid") & (metrics.scene == "0001") & (metrics.seed == 0))
+    partial = metrics[keep].reset_index(drop=True)
+    grid = html.build_grid(partial, root=rendered["root"], max_scenes_per_dataset=1)
+    assert len(grid) == 1 and grid[0].seed == 0 and list(grid[0].estimates) == ["siren"]
+    out = tmp_path / "report.html"
+    summary = tables.summary_table(partial)
+    html.render_report(out, tmp_path, partial, summary, grid, {}, {})
+    text = out.read_text(encoding="utf-8")
+    assert text.count("no fit for seed 0") == 1
+    assert "No figures were found." in text and "git state unknown" in text
+    parser = _Collector()
+    parser.feed(text)
+    assert len(parser.imgs) == 1 + 2 + 2  # colour scale, sharp + blurry, siren + error map

@@ -1,0 +1,149 @@
+"""The real Snakemake on a tiny copy of the workflow: dry run, lint, bad params, full run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from tiny_project import make_project, run, tiny_params, write_params
+
+pytestmark = pytest.mark.workflow
+
+
+def test_dry_run_and_lint_of_the_repository_are_clean(repo_root, tool_env):
+    dry = run(["snakemake", "-n", "--cores", "2"], repo_root, tool_env)
+    assert dry.returncode == 0, dry.stdout
+    assert "fit" in dry.stdout
+    lint = run(["snakemake", "--lint"], repo_root, tool_env)
+    assert lint.returncode == 0, lint.stdout
+    assert "Congratulations" in lint.stdout
+
+
+def test_rules_only_call_the_cli(repo_root):
+    """Every rule's shell command is one `inrdeblur <stage>` call, with its log."""
+    for smk in sorted((repo_root / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text()
+        assert "run:" not in text and "script:" not in text, smk.name
+        for block in text.split("shell:")[1:]:
+            command = block.split("\n\n")[0]
+            assert command.strip().startswith('"inrdeblur '), (smk.name, command)
+            assert "2> {log" in command, (smk.name, command)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda p: p["methods"]["siren_tv"]["fit"].update(iteratons=3), "methods.siren_tv.fit"),
+        (
+            lambda p: p["methods"]["siren_tv"]["fit"].update(iterations=-3),
+            "methods.siren_tv.fit.iterations",
+        ),
+        (lambda p: p["experiment"]["methods"].append("nosuch"), "experiment.methods[1]"),
+    ],
+    ids=["unknown-key", "negative-iterations", "unknown-method"],
+)
+def test_bad_params_stop_before_any_job(tmp_path, tool_env, edit, key):
+    params = tiny_params()
+    edit(params)
+    project = make_project(tmp_path / "p", params)
+    start = time.monotonic()
+    proc = run(["snakemake", "--cores", "2"], project, tool_env, timeout=120)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0
+    assert key in proc.stdout, proc.stdout
+    assert not (project / "data").exists() and not (project / "results").exists()
+    assert elapsed < 60  # fails at parse time, not after jobs
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tool_env):
+    project = make_project(tmp_path_factory.mktemp("snakemake") / "p")
+    proc = run(["snakemake", "--cores", "2"], project, tool_env)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    return project
+
+
+def test_full_run_writes_every_stage_output(finished_run):
+    p = finished_run
+    for scene in ("astronaut", "motorcycle"):
+        assert (p / f"data/scenes/demo/{scene}.npz").is_file()
+        assert (p / f"data/blurred/motion/demo/{scene}.npz").is_file()
+        for seed in (0, 1):
+            fit = p / f"results/fits/siren_tv/motion/demo/{scene}/seed{seed}"
+            for name in ("estimate.png", "estimate.npz", "trace.csv", "meta.json"):
+                assert (fit / name).is_file(), fit / name
+            trace = pd.read_csv(fit / "trace.csv")
+            assert list(trace["iteration"]) == list(range(1, 13))
+            meta = json.loads((fit / "meta.json").read_text())
+            assert meta["device"] == "cpu" and meta["iterations"] == 12
+            assert meta["versions"]["torch"]
+    assert (p / "results/fits/siren_tv/index.csv").is_file()
+    html = (p / "reports/index.html").read_text()
+    assert 'id="summary"' in html and 'id="grid"' in html
+    assert len(list((p / "reports/figures").glob("*.png"))) >= 2
+
+
+def test_metrics_table_matches_an_independent_computation(finished_run):
+    """Recompute PSNR/SSIM of every fit with scikit-image from the stage files."""
+    p = finished_run
+    table = pd.read_csv(p / "results/tables/metrics.csv", dtype={"scene": str})
+    assert len(table) == 2 * 2  # scenes x seeds
+    for row in table.itertuples():
+        sharp = np.load(p / f"data/scenes/demo/{row.scene}.npz")["sharp"].astype(np.float64)
+        fit = p / f"results/fits/{row.method}/{row.blur}/demo/{row.scene}/seed{row.seed}"
+        estimate = np.clip(np.load(fit / "estimate.npz")["estimate"].astype(np.float64), 0, 1)
+        assert row.psnr == pytest.approx(peak_signal_noise_ratio(sharp, estimate, data_range=1))
+        ssim = structural_similarity(
+            sharp,
+            estimate,
+            data_range=1.0,
+            channel_axis=-1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert row.ssim == pytest.approx(ssim, abs=1e-6)
+        blurry = np.load(p / f"data/blurred/motion/demo/{row.scene}.npz")["blurry"]
+        blurry = np.clip(blurry.astype(np.float64), 0, 1)
+        assert row.psnr_blurry == pytest.approx(
+            peak_signal_noise_ratio(sharp, blurry, data_range=1)
+        )
+        assert np.isnan(row.lpips) or row.lpips >= 0
+    summary = pd.read_csv(p / "results/tables/summary.csv")
+    fits = summary[summary["method"] == "siren_tv"].iloc[0]
+    assert fits["psnr_mean"] == pytest.approx(table["psnr"].mean())
+    assert fits["psnr_std"] == pytest.approx(table["psnr"].std(ddof=1))
+    metrics = json.loads((p / "results/metrics.json").read_text())
+    assert metrics["demo"]["motion"]["siren_tv"]["psnr"] == pytest.approx(table["psnr"].mean())
+
+
+def test_missing_lpips_backbone_is_recorded_not_invented(finished_run, tool_env):
+    p = finished_run
+    path = p / "results/metrics/siren_tv/motion/demo/astronaut/seed0.json"
+    record = json.loads(path.read_text())
+    if record["lpips_status"] == "ok":
+        pytest.skip("the AlexNet backbone is installed here, so LPIPS is computed")
+    assert record["lpips"] is None and record["lpips_blurry"] is None
+    assert record["lpips_status"].startswith("missing:")
+    assert "alexnet-owt-7be5be79.pth" in record["lpips_status"]
+
+
+def test_second_run_has_nothing_to_do_and_param_change_reruns_one_method(finished_run, tool_env):
+    p = finished_run
+    again = run(["snakemake", "-n", "--cores", "2"], p, tool_env)
+    assert "Nothing to be done" in again.stdout, again.stdout[-3000:]
+    params = tiny_params()
+    params["methods"]["siren_tv"]["fit"]["iterations"] = 13
+    write_params(p, params)
+    dry = run(["snakemake", "-n", "--cores", "2"], p, tool_env)
+    assert dry.returncode == 0
+    # Every fit of the changed method reruns; nothing upstream does.
+    assert "fit              4" in dry.stdout.replace("\t", " ") or "fit 4" in " ".join(
+        dry.stdout.split()
+    )
+    assert "prepare" not in dry.stdout.split("Job stats:")[1]
+    write_params(p, tiny_params())
