@@ -204,6 +204,25 @@ def _scene_panel_width(panels: list[tuple[str, str, pd.DataFrame]], n_methods: i
     return float(np.clip(1.5 + 0.2 * n_scenes * (n_methods + 1), 4.6, 12.0))
 
 
+def _method_boxplot(ax, means: pd.DataFrame, order: list[str], palette: dict) -> None:
+    """One box per method over per-scene means (used when there are too many scenes)."""
+    import seaborn as sns
+
+    sns.boxplot(
+        data=means,
+        x="method",
+        y="value",
+        hue="method",
+        order=order,
+        hue_order=order,
+        palette=palette,
+        legend=False,
+        fliersize=2,
+        ax=ax,
+    )
+    ax.set_xlabel("")
+
+
 def psnr_per_scene(metrics: pd.DataFrame) -> Figure:
     """PSNR (dB) per scene: one dot per fit (all seeds), dodged by method, with the blurry
     input's PSNR in grey as the reference. Panels with more than :data:`MAX_SCENE_SLOTS`
@@ -221,19 +240,7 @@ def psnr_per_scene(metrics: pd.DataFrame) -> Figure:
             scenes = sorted(frame["scene"].unique())
             if len(scenes) > MAX_SCENE_SLOTS:
                 means = frame.groupby(["method", "scene"], as_index=False)["value"].mean()
-                sns.boxplot(
-                    data=means,
-                    x="method",
-                    y="value",
-                    hue="method",
-                    order=order,
-                    hue_order=order,
-                    palette=palette,
-                    legend=False,
-                    fliersize=2,
-                    ax=ax,
-                )
-                ax.set_xlabel("")
+                _method_boxplot(ax, means, order, palette)
             else:
                 sns.stripplot(
                     data=frame,
@@ -276,19 +283,7 @@ def psnr_gain(metrics: pd.DataFrame) -> Figure:
             present = [m for m in methods if m in set(frame["method"])]
             means = frame.groupby(["method", "scene"], as_index=False)["value"].mean()
             if len(scenes) > MAX_SCENE_SLOTS:
-                sns.boxplot(
-                    data=means,
-                    x="method",
-                    y="value",
-                    hue="method",
-                    order=present,
-                    hue_order=present,
-                    palette=palette,
-                    legend=False,
-                    fliersize=2,
-                    ax=ax,
-                )
-                ax.set_xlabel("")
+                _method_boxplot(ax, means, present, palette)
             else:
                 sns.barplot(
                     data=means,
