@@ -18,6 +18,11 @@ def test_dry_run_and_lint_of_the_repository_are_clean(repo_root, tool_env):
     dry = run(["snakemake", "-n", "--cores", "2"], repo_root, tool_env)
     assert dry.returncode == 0, dry.stdout
     assert "fit" in dry.stdout
+    # The per-rule resources (one GPU per fit) apply to every run, the SLURM one included.
+    assert "workflow specific profile profiles/default" in dry.stdout
+    slurm = run(["snakemake", "-n", "--profile", "slurm"], repo_root, tool_env)
+    assert slurm.returncode == 0, slurm.stdout
+    assert "Using profiles slurm and workflow specific profile" in slurm.stdout
     lint = run(["snakemake", "--lint"], repo_root, tool_env)
     assert lint.returncode == 0, lint.stdout
     assert "Congratulations" in lint.stdout

@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-COPIED = ("Snakefile", "dvc.yaml", "params.yaml", ".dvcignore", "workflow", "slurm", "src")
+COPIED = (
+    "Snakefile", "dvc.yaml", "params.yaml", ".dvcignore", "workflow", "profiles", "slurm", "src",
+)  # fmt: skip
 
 TINY_METHOD = {
     "inr": {
