@@ -4,18 +4,18 @@ rule synthesize:
         scene=layout.SCENE,
     output:
         layout.BLURRED,
-    params:
-        settings=blur_settings,
     log:
         "logs/synthesize/{blur}/{dataset}/{scene}.log",
-    message:
-        "synthesize blur {wildcards.blur} on {wildcards.dataset}/{wildcards.scene}"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    params:
+        settings=blur_settings,
+    message:
+        "synthesize blur {wildcards.blur} on {wildcards.dataset}/{wildcards.scene}"
     shell:
         "inrdeblur synthesize --scene {input.scene:q} --blur {wildcards.blur}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"

@@ -11,7 +11,9 @@ except ParamsError as err:
     raise WorkflowError(str(err)) from None
 
 EXPERIMENT = config["experiment"]
-SCENES = {dataset: scene_ids(dataset, config["datasets"][dataset]) for dataset in EXPERIMENT["datasets"]}
+SCENES = {
+    dataset: scene_ids(dataset, config["datasets"][dataset]) for dataset in EXPERIMENT["datasets"]
+}
 CONDA_ENV = "../envs/inrdeblur.yaml"
 
 

@@ -7,18 +7,18 @@ rule evaluate:
         meta=layout.FIT_META,
     output:
         layout.METRICS,
-    params:
-        lpips="--lpips" if config["metrics"]["lpips"] else "--no-lpips",
     log:
         "logs/evaluate/{method}/{blur}/{dataset}/{scene}/seed{seed}.log",
-    message:
-        "evaluate {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    params:
+        lpips="--lpips" if config["metrics"]["lpips"] else "--no-lpips",
+    message:
+        "evaluate {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
     shell:
         "inrdeblur evaluate --scene {input.scene:q} --blurred {input.blurred:q}"
         " --estimate {input.estimate:q} --meta {input.meta:q} {params.lpips}"
@@ -35,14 +35,14 @@ rule aggregate:
         json=layout.METRICS_JSON,
     log:
         "logs/aggregate.log",
-    message:
-        "aggregate metrics"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    message:
+        "aggregate metrics"
     shell:
         "inrdeblur aggregate --metrics-csv {output.metrics:q} --summary-csv {output.summary:q}"
         " --metrics-json {output.json:q} {input:q} 2> {log:q}"

@@ -8,18 +8,18 @@ rule fit:
         estimate_npz=layout.FIT_ESTIMATE_NPZ,
         trace=layout.FIT_TRACE,
         meta=layout.FIT_META,
-    params:
-        recipe=method_recipe,
     log:
         "logs/fit/{method}/{blur}/{dataset}/{scene}/seed{seed}.log",
-    message:
-        "fit {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        CONDA_ENV
+    params:
+        recipe=method_recipe,
+    message:
+        "fit {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
     shell:
         "inrdeblur fit --scene {input.scene:q} --blurred {input.blurred:q}"
         " --method {wildcards.method} --recipe {params.recipe:q} --seed {wildcards.seed}"
@@ -36,13 +36,13 @@ rule index_fits:
         layout.FIT_INDEX,
     log:
         "logs/index_fits/{method}.log",
-    message:
-        "index the fits of {wildcards.method}"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    message:
+        "index the fits of {wildcards.method}"
     shell:
         "inrdeblur index-fits --method {wildcards.method} --out {output:q} {input:q} 2> {log:q}"

@@ -9,19 +9,19 @@ rule report:
     output:
         html=layout.REPORT_HTML,
         figures=directory(layout.REPORT_FIGURES),
-    params:
-        experiment=experiment_settings,
-        max_scenes=config["report"]["max_scenes"],
     log:
         "logs/report.log",
-    message:
-        "render the report"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    params:
+        experiment=experiment_settings,
+        max_scenes=config["report"]["max_scenes"],
+    message:
+        "render the report"
     shell:
         "inrdeblur report --metrics-csv {input.metrics:q} --summary-csv {input.summary:q}"
         " --params-json {params.experiment:q} --max-scenes {params.max_scenes} --out {output.html:q}"
