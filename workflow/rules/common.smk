@@ -15,6 +15,7 @@ SCENES = {
     dataset: scene_ids(dataset, config["datasets"][dataset]) for dataset in EXPERIMENT["datasets"]
 }
 CONDA_ENV = "../envs/inrdeblur.yaml"
+LPIPS_FLAG = "--lpips" if config["metrics"]["lpips"] else "--no-lpips"
 
 
 wildcard_constraints:

@@ -16,7 +16,7 @@ rule evaluate:
         mem_mb=2000,
         runtime=10,
     params:
-        lpips="--lpips" if config["metrics"]["lpips"] else "--no-lpips",
+        lpips=LPIPS_FLAG,
     message:
         "evaluate {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
     shell:
