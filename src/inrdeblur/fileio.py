@@ -103,14 +103,26 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
 
     Values are clipped to [0, 1] and rounded to the nearest 8-bit level.
     """
-    from PIL import Image
-
-    image = np.asarray(image, dtype=np.float64)
     if not np.all(np.isfinite(image)):
         raise ValueError(f"{path}: refusing to write an image with non-finite values")
-    data = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    png = encode_png(image)
     with atomic_path(path) as tmp:
-        Image.fromarray(data).save(tmp, format="PNG")
+        tmp.write_bytes(png)
+
+
+def encode_png(image: np.ndarray, optimize: bool = False) -> bytes:
+    """8-bit PNG bytes of a float image in [0, 1], (H, W) or (H, W, 3).
+
+    Values are clipped to [0, 1] and rounded to the nearest 8-bit level.
+    """
+    import io
+
+    from PIL import Image
+
+    data = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255.0)
+    buffer = io.BytesIO()
+    Image.fromarray(data.astype(np.uint8)).save(buffer, format="PNG", optimize=optimize)
+    return buffer.getvalue()
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -14,11 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import platform
 import socket
 import time
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
 from inrdeblur.fit.nonblind import TRACE_COLUMNS, fit_nonblind
+from inrdeblur.provenance import package_versions
 from inrdeblur.seeding import seed_from_string
 
 VERSIONED_PACKAGES = ("inrdeblur", "torch", "numpy", "scikit-image", "lpips")
@@ -35,16 +34,6 @@ INDEX_COLUMNS = (
     "dataset", "blur", "scene", "seed", "device", "time_s", "size_mb", "iterations",
     "final_loss", "final_psnr",
 )  # fmt: skip
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def run_fit(
@@ -104,7 +93,7 @@ def run_fit(
         "started_at": started,
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "versions": package_versions(),
+        "versions": package_versions(VERSIONED_PACKAGES, python=True),
     }
     write_json(outputs["meta"], meta)
     return meta

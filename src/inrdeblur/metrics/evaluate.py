@@ -3,7 +3,7 @@
 Metrics are computed on [0, 1] images with data_range 1; the estimate is clipped to
 [0, 1] first (the image a user would see), the blurry input is clipped the same way for
 its reference row. The record is written to ``results/metrics/.../seed<k>.json`` with
-the keys listed in :data:`RECORD_KEYS`.
+the keys of the input contract in :mod:`inrdeblur.report.tables`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,6 @@ from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_json, read_npz, write_json
 from inrdeblur.metrics.fidelity import psnr, ssim
-
-RECORD_KEYS = (
-    "dataset", "blur", "method", "scene", "seed", "psnr", "ssim", "lpips", "lpips_status",
-    "psnr_blurry", "ssim_blurry", "lpips_blurry", "time_s", "size_mb", "iterations", "device",
-)  # fmt: skip
 
 
 def evaluate_fit(

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import math
 import os
 import subprocess
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur import layout
-from inrdeblur.fileio import InputFileError, read_npz, write_text
+from inrdeblur.fileio import InputFileError, encode_png, read_npz, write_text
+from inrdeblur.provenance import package_versions
 from inrdeblur.report.figures import FIGURE_CAPTIONS
 from inrdeblur.report.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLUMNS
 
@@ -147,12 +147,7 @@ def png_data_uri(image: np.ndarray) -> str:
 
     Values are clipped to [0, 1] and rounded to 8 bits, as :func:`fileio.write_png` does.
     """
-    from PIL import Image
-
-    data = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255.0)
-    buffer = io.BytesIO()
-    Image.fromarray(data.astype(np.uint8)).save(buffer, format="PNG", optimize=True)
-    return _png_bytes_uri(buffer.getvalue())
+    return _png_bytes_uri(encode_png(image, optimize=True))
 
 
 def _png_bytes_uri(png: bytes) -> str:
@@ -432,12 +427,7 @@ def collect_provenance(root: str | os.PathLike = ".") -> dict[str, Any]:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    versions = {}
-    for package in REPORT_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
+    versions = package_versions(REPORT_PACKAGES)
     return {
         "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "git_commit": commit or "unknown",
