@@ -53,8 +53,7 @@ class Siren(nn.Module):
             )
         layers: list[nn.Module] = [SineLayer(in_features, hidden_features, first_omega0, True)]
         layers += [
-            SineLayer(hidden_features, hidden_features, omega0, False)
-            for _ in range(hidden_layers)
+            SineLayer(hidden_features, hidden_features, omega0, False) for _ in range(hidden_layers)
         ]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(hidden_features, out_features)
