@@ -1,8 +1,20 @@
 """Camera trajectories: a sequence of 6-DoF poses during the exposure.
 
-Convention: pose ``k`` is the camera motion relative to the reference pose
-``reference_index`` (whose pose is zero). Translation is in metres along the camera
-axes (x right, y down, z forward); rotation is in degrees about those axes.
+Convention (the one of the VirtualCMB/RealCMB data and the ICB/PWB reference code):
+
+- Pose ``k`` is the rigid transform from the reference camera's frame to camera ``k``'s
+  frame, ``X_k = R_k X_ref + t_k``; the reference pose (index ``reference_index``, the
+  pose of the sharp image) is zero.
+- Axes: x right, y up, z forward (the optical axis). Translation ``t`` in metres,
+  rotation ``r = (r_x, r_y, r_z)`` in degrees; ``R_k`` is the extrinsic x-y-z Euler
+  rotation of ``r_k``.
+- A scene point at depth ``Z`` seen through a camera with focal length ``f`` px moves by
+  the shift ``s = (s_x, s_y)`` px under pose ``k`` (small rotations, see
+  :meth:`Trajectory.shifts`). Because y points up and image rows point down, the point
+  spread function of that pose sits at kernel offset ``(row, col) = (-s_y, +s_x)``
+  (:func:`psf_offsets`).
+
+Datasets record the sharp image at pose ``N // 2 + 1`` (:func:`reference_pose_index`).
 """
 
 from __future__ import annotations
@@ -62,6 +74,39 @@ class Trajectory:
         """(N, 6) array ``[tx, ty, tz (m), rx, ry, rz (deg)]``."""
         return np.concatenate([self.translation, self.rotation], axis=1)
 
+    def rotation_matrices(self) -> np.ndarray:
+        """(N, 3, 3) rotation matrices ``R_k``: extrinsic x, y, z Euler angles in degrees."""
+        from scipy.spatial.transform import Rotation
+
+        return Rotation.from_euler("xyz", self.rotation, degrees=True).as_matrix()
+
+    def shifts(self, focal_px: tuple[float, float], depth_m: float | np.ndarray) -> np.ndarray:
+        """Image-plane shifts ``(s_x, s_y)`` in pixels of points at ``depth_m``, per pose.
+
+        The fronto-parallel approximation of the ICB model: only x/y translation and
+        x/y rotation move the image, the rotation as a uniform shift,
+
+            s_x = f_x (t_x / Z + theta_y),    s_y = f_y (t_y / Z - theta_x),
+
+        with ``theta`` in radians. z translation and roll are ignored.
+
+        Args:
+            focal_px: ``(f_x, f_y)`` focal lengths in pixels.
+            depth_m: depth ``Z`` > 0 in metres, a scalar or an array of shape D.
+
+        Returns:
+            (N, 2) for a scalar depth, else (N, *D, 2), unrounded.
+        """
+        depth = np.asarray(depth_m, dtype=np.float64)
+        if not np.all(np.isfinite(depth)) or np.any(depth <= 0):
+            raise TrajectoryError(f"shifts: depth must be finite and > 0 metres, got {depth_m}")
+        theta = np.deg2rad(self.rotation)
+        expand = (slice(None),) + (None,) * depth.ndim
+        fx, fy = focal_px
+        sx = fx * (self.translation[:, 0][expand] / depth + theta[:, 1][expand])
+        sy = fy * (self.translation[:, 1][expand] / depth - theta[:, 0][expand])
+        return np.stack([sx, sy], axis=-1)
+
     @classmethod
     def from_array(
         cls, poses: np.ndarray, timestamps: np.ndarray, reference_index: int
@@ -70,6 +115,29 @@ class Trajectory:
         if poses.ndim != 2 or poses.shape[1] != 6:
             raise TrajectoryError(f"trajectory: expected poses of shape (N, 6), got {poses.shape}")
         return cls(poses[:, :3], poses[:, 3:], np.asarray(timestamps), int(reference_index))
+
+
+def reference_pose_index(n_poses: int) -> int:
+    """Index of the sharp image's pose among ``n_poses``: ``N // 2 + 1`` (the data's
+    convention, one past the middle), kept inside the trajectory for ``N = 2``."""
+    if n_poses < 2:
+        raise TrajectoryError(f"trajectory: needs at least 2 poses, got {n_poses}")
+    return min(n_poses // 2 + 1, n_poses - 1)
+
+
+def round_half_up(values: np.ndarray) -> np.ndarray:
+    """``floor(x + 0.5)`` as integers: the rounding of the reference kernels."""
+    return np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+def psf_offsets(shifts: np.ndarray) -> np.ndarray:
+    """Kernel offsets ``(row, col)`` of the PSF for shifts ``(..., 2)`` = ``(s_x, s_y)``.
+
+    Shifts are rounded half up first, then ``row = -s_y`` and ``col = +s_x`` (y up,
+    rows down). The result has the shape of ``shifts`` and integer dtype.
+    """
+    rounded = round_half_up(shifts)
+    return np.stack([-rounded[..., 1], rounded[..., 0]], axis=-1)
 
 
 def hand_shake(
@@ -85,7 +153,7 @@ def hand_shake(
     The velocity follows ``v[k+1] = inertia * v[k] + noise`` and the pose integrates it,
     which gives the smooth, drifting paths seen in recorded camera shake. The path is then
     scaled so each axis group has the requested standard deviation over the exposure and
-    expressed relative to the middle pose ``n_poses // 2``.
+    expressed relative to the pose :func:`reference_pose_index`.
 
     Args:
         seed: random seed; the same seed gives the same trajectory.
@@ -105,7 +173,7 @@ def hand_shake(
     for k in range(1, n_poses):
         velocity = inertia * velocity + rng.standard_normal(6)
         poses[k] = poses[k - 1] + velocity
-    ref = n_poses // 2
+    ref = reference_pose_index(n_poses)
     poses -= poses[ref]
     for cols, std in ((slice(0, 3), translation_std_m), (slice(3, 6), rotation_std_deg)):
         current = poses[:, cols].std()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from inrdeblur.blur.kernels import validate_kernel
+from inrdeblur.blur.operator import BlurOperator
 
 BOUNDARIES = ("valid", "replicate", "reflect", "circular", "zeros")
 
@@ -48,3 +54,28 @@ def convolve(image: torch.Tensor, kernel: torch.Tensor, boundary: str = "valid")
     weight = torch.flip(kernel, dims=(0, 1)).to(dtype=image.dtype, device=image.device)
     y = F.conv2d(x, weight[None, None])
     return y.reshape(b, c, y.shape[-2], y.shape[-1])
+
+
+class UniformBlur(BlurOperator):
+    """Spatially uniform blur with one kernel: ``y = k * x`` ('valid' on the latent)."""
+
+    model = "uniform"
+
+    def __init__(self, kernel: torch.Tensor | np.ndarray, image_shape: tuple[int, int]):
+        kernel = torch.as_tensor(validate_kernel(np.asarray(kernel)))
+        super().__init__(image_shape, kernel_padding(tuple(kernel.shape)))
+        self.register_buffer("kernel", kernel)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        self.check_latent(latent)
+        return convolve(latent, self.kernel.to(latent.dtype), "valid")
+
+    def adjoint(self, blurry: torch.Tensor) -> torch.Tensor:
+        """Correlation with the kernel, 'full': (B, C, H, W) -> latent shape."""
+        b, c, h, w = blurry.shape
+        weight = torch.flip(self.kernel, dims=(0, 1)).to(blurry.dtype)[None, None]
+        out = F.conv_transpose2d(blurry.reshape(b * c, 1, h, w), weight)
+        return out.reshape(b, c, out.shape[-2], out.shape[-1])
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "kernel_shape": list(self.kernel.shape)}
