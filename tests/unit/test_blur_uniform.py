@@ -125,3 +125,18 @@ def test_random_motion_kernel_rejects_bad_sizes():
 def test_validate_kernel_rejects(kernel, message):
     with pytest.raises(ValueError, match=message):
         validate_kernel(kernel, name="k.png")
+
+
+def test_trajectory_kernel_is_the_histogram_of_rounded_shifts():
+    from inrdeblur.blur.kernels import psf_histogram, trajectory_kernel
+    from inrdeblur.blur.trajectory import Trajectory
+
+    # Pure x translation at 2 m with f = 100 px: shifts 0, 1.5, 3 px -> columns 0, 2, 3.
+    poses = np.zeros((3, 6))
+    poses[:, 0] = [0.0, 0.03, 0.06]
+    kernel = trajectory_kernel(Trajectory.from_array(poses, [0, 1, 2], 0), (100.0, 100.0), 2.0)
+    expected = np.zeros((7, 7))
+    expected[3, [3, 5, 6]] = 1 / 3
+    np.testing.assert_allclose(kernel, expected, atol=1e-7)
+    with pytest.raises(ValueError, match="exceeds the support"):
+        psf_histogram(np.array([[0, 4]]), 7)

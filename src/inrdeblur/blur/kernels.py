@@ -1,8 +1,10 @@
-"""Blur kernels: validation and the seeded random camera-shake kernel generator."""
+"""Blur kernels: validation, kernels from camera trajectories and the kernel families."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from inrdeblur.blur.trajectory import Trajectory, psf_offsets
 
 SUM_TOLERANCE = 1e-4
 
@@ -89,3 +91,45 @@ def random_motion_kernel(
         np.add.at(kernel, (r0 + dr, c0 + dc), w)
     kernel /= kernel.sum()
     return kernel.astype(np.float32)
+
+
+def psf_histogram(offsets: np.ndarray, support: int) -> np.ndarray:
+    """Kernel from per-pose PSF offsets: equal weight per pose, normalised to sum 1.
+
+    Args:
+        offsets: (N, 2) integer kernel offsets ``(row, col)`` from the centre
+            (:func:`inrdeblur.blur.trajectory.psf_offsets`).
+        support: odd kernel side ``S``; every offset must satisfy ``|offset| <= S // 2``.
+
+    Returns:
+        (S, S) float32 kernel with ``k[c + row, c + col] += 1 / N``, ``c = S // 2``.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    if support < 1 or support % 2 == 0:
+        raise ValueError(f"psf_histogram: support must be odd and >= 1, got {support}")
+    centre = support // 2
+    if offsets.size and np.abs(offsets).max() > centre:
+        raise ValueError(
+            f"psf_histogram: offset {int(np.abs(offsets).max())} px exceeds the support {support}"
+        )
+    kernel = np.zeros((support, support))
+    np.add.at(kernel, (centre + offsets[:, 0], centre + offsets[:, 1]), 1.0)
+    return (kernel / len(offsets)).astype(np.float32)
+
+
+def trajectory_kernel(
+    trajectory: Trajectory,
+    focal_px: tuple[float, float],
+    depth_m: float,
+    support: int | None = None,
+) -> np.ndarray:
+    """The blur kernel of a fronto-parallel plane at ``depth_m`` under ``trajectory``.
+
+    Shifts follow :meth:`Trajectory.shifts` (x/y translation over depth plus x/y rotation),
+    rounded half up; the kernel is their histogram. ``support`` defaults to the smallest
+    odd side that holds every offset, ``2 max|offset| + 1``.
+    """
+    offsets = psf_offsets(trajectory.shifts(focal_px, depth_m))
+    if support is None:
+        support = 2 * int(np.abs(offsets).max()) + 1
+    return psf_histogram(offsets, support)
