@@ -46,6 +46,15 @@ Two depth models (``attrs["depth_model"]``):
     (output pixel ``i`` takes source pixel ``floor((i + 0.5) * 480 / size)``), which
     never invents depths between layers. The focal length is scaled by ``size / 480``.
 
+Camera shake and the reference blurry image (all scenes): a seeded 64-pose hand-shake
+trajectory (:func:`~inrdeblur.blur.trajectory.hand_shake`) with per-scene magnitudes from
+:data:`SHAKE_TRANSLATION_STD_M` and :data:`SHAKE_ROTATION_STD_DEG`. The shake is strong
+and translation-dominated, so that parallax (near layers blur more than far ones) is
+visible at 128 px. ``blurry`` is the reference blurry image of the blur-formation
+experiment: the sharp RGB-D view re-projected into every pose with a z-buffer and
+averaged (:func:`~inrdeblur.blur.render.render_reprojection`), noise-free; the fraction of
+disoccluded pixel-views it had to fill is ``attrs["reference_blur_hole_fraction"]``.
+
 >>> scene = make_scene("camera", size=64)
 >>> scene.sharp.shape, scene.depth.shape, scene.attrs["depth_model"]
 ((64, 64, 3), (64, 64), 'layered')
@@ -62,6 +71,7 @@ import skimage.data
 from scipy import ndimage
 from skimage import color, filters, transform
 
+from inrdeblur.blur.render import render_reprojection
 from inrdeblur.blur.trajectory import Trajectory, hand_shake
 from inrdeblur.data.scene import Scene
 from inrdeblur.seeding import seed_from_string
@@ -194,8 +204,8 @@ MOTORCYCLE_PRINCIPAL_POINT_PX = (311.193, 254.877)  # (x, y) in source pixels
 MOTORCYCLE_CROP = (15, 72, 480)  # (row0, col0, side): centred on the principal point
 
 # Ranges of the seeded hand-shake magnitudes and its fixed sampling.
-SHAKE_TRANSLATION_STD_M = (2e-3, 5e-3)
-SHAKE_ROTATION_STD_DEG = (0.1, 0.3)
+SHAKE_TRANSLATION_STD_M = (0.02, 0.04)
+SHAKE_ROTATION_STD_DEG = (0.2, 0.4)
 SHAKE_N_POSES = 64
 SHAKE_EXPOSURE_S = 0.05
 OBJECT_DEPTH_RATIO = (0.6, 0.9)
@@ -210,8 +220,9 @@ def make_scene(scene_id: str, size: int = 128) -> Scene:
     """Build demo scene ``scene_id`` at ``size`` x ``size`` pixels.
 
     Returns a :class:`Scene` with ``sharp`` (size, size, 3) float32 in [0, 1],
-    ``depth`` (size, size) float32 metres > 0, a 64-pose hand-shake trajectory and a
-    pinhole ``intrinsics`` K (3, 3) in pixels. See the module docstring for the depth models.
+    ``depth`` (size, size) float32 metres > 0, a 64-pose hand-shake trajectory, a
+    pinhole ``intrinsics`` K (3, 3) in pixels and the reference ``blurry`` (size, size, 3)
+    float32 rendered along the trajectory. See the module docstring for the models.
 
     Raises:
         ValueError: unknown ``scene_id`` (the message lists the valid ids) or ``size`` < 32.
@@ -232,7 +243,14 @@ def make_scene(scene_id: str, size: int = 128) -> Scene:
     intrinsics = np.array(
         [[focal_px, 0.0, centre], [0.0, focal_px, centre], [0.0, 0.0, 1.0]], dtype=np.float64
     )
-    attrs = {"focal_length_px": focal_px, **attrs, **shake_attrs}
+    blurry, render_info = render_reprojection(sharp, depth, trajectory, intrinsics)
+    attrs = {
+        "focal_length_px": focal_px,
+        **attrs,
+        **shake_attrs,
+        "reference_blur": "reprojection",
+        "reference_blur_hole_fraction": render_info["hole_fraction"],
+    }
     return Scene(
         dataset=DATASET,
         id=scene_id,
@@ -240,6 +258,7 @@ def make_scene(scene_id: str, size: int = 128) -> Scene:
         depth=depth,
         trajectory=trajectory,
         intrinsics=intrinsics,
+        blurry=blurry,
         attrs=attrs,
     )
 
