@@ -94,6 +94,70 @@ def test_even_kernel_and_oversized_kernel(params):
     assert problem.startswith("blurs.motion.kernel_size: 129 px is not smaller")
 
 
+def test_blur_keys_depend_on_the_model(params):
+    params["blurs"]["motion"]["blur_diff"] = 1.0
+    params["blurs"]["parallax"]["kernel_size"] = 15
+    assert problems_of(params) == [
+        "blurs.motion.blur_diff: unknown key for model 'uniform' (allowed: boundary, kernel, "
+        "kernel_path, kernel_size, model, noise_std, radius, seed, sigma)",
+        "blurs.parallax.kernel_size: unknown key for model 'icb' (allowed: blur_diff, "
+        "boundary, matte_sigma, max_layers, model, noise_std, seed, trajectory)",
+    ]
+
+
+def test_icb_and_pwb_defaults_are_filled(params):
+    params["blurs"]["bare"] = {"model": "icb"}
+    blur = validate_params(params)["blurs"]["bare"]
+    assert blur["trajectory"] == {
+        "source": "scene",
+        "scale": 1.0,
+        "n_poses": 64,
+        "exposure_s": 0.05,
+        "translation_std_m": 0.005,
+        "rotation_std_deg": 0.2,
+        "inertia": 0.9,
+    }
+    assert (blur["blur_diff"], blur["matte_sigma"], blur["max_layers"]) == (1.0, 4.0, 100)
+    assert "kernel" not in blur
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"kernel": "gaussian"}, ["blurs.k.sigma: required by kernel 'gaussian'"]),
+        (
+            {"kernel": "gaussian", "sigma": 2.0, "radius": 3.0},
+            ["blurs.k.radius: only used by kernel 'defocus', not 'gaussian'"],
+        ),
+        (
+            {"kernel": "defocus", "radius": 8.0},
+            ["blurs.k.radius: 8.0 px does not fit in kernel_size 15 (at most 7.5)"],
+        ),
+        (
+            {"kernel": "measured", "kernel_path": "/no/such/kernels"},
+            ["blurs.k.kernel_path: no such file or directory: /no/such/kernels"],
+        ),
+        ({"kernel": "measured"}, ["blurs.k.kernel_path: required by kernel 'measured'"]),
+    ],
+)
+def test_kernel_family_keys(params, settings, expected):
+    params["blurs"]["k"] = {"model": "uniform", **settings}
+    assert problems_of(params) == expected
+
+
+def test_forward_models_must_be_scene_trajectory_icb_or_pwb(params):
+    params["blurs"]["per_pixel"]["trajectory"]["scale"] = 2.0
+    params["experiment"]["forward_models"] = ["motion", "per_pixel", "nope"]
+    problems = problems_of(params)
+    assert problems[0] == (
+        "experiment.forward_models[0]: blur 'motion' has model 'uniform'; only icb and pwb apply"
+    )
+    assert problems[1].startswith(
+        "experiment.forward_models[1]: blur 'per_pixel' must use trajectory source 'scene'"
+    )
+    assert problems[2].startswith("experiment.forward_models[2]: unknown blur 'nope'")
+
+
 def test_unknown_demo_scene(params):
     params["datasets"]["demo"]["scenes"] = ["astronaut", "lena"]
     (problem,) = problems_of(params)

@@ -11,6 +11,7 @@ import torch
 from scipy import ndimage
 
 from inrdeblur.blur.kernels import random_motion_kernel
+from inrdeblur.blur.uniform import UniformBlur
 from inrdeblur.fit.nonblind import coordinate_grid, fit_nonblind, model_size_mb
 from inrdeblur.fit.regularisers import coordinate_tv
 from inrdeblur.inr import Siren, build_inr
@@ -93,7 +94,9 @@ def psnr(a, b) -> float:
 def test_tiny_fit_lowers_the_loss_and_beats_the_blurry_input(tiny_problem):
     sharp, blurry, kernel = tiny_problem
     torch.set_num_threads(2)
-    result = fit_nonblind(blurry, kernel, RECIPE, seed=0, sharp=sharp, progress=False)
+    result = fit_nonblind(
+        blurry, UniformBlur(kernel, blurry.shape[:2]), RECIPE, seed=0, sharp=sharp, progress=False
+    )
     assert result.estimate.shape == sharp.shape
     assert result.trace[-1]["loss"] < 0.2 * result.trace[0]["loss"]
     # The trace PSNR is what an independent computation gives for the final estimate.
@@ -107,9 +110,15 @@ def test_same_seed_gives_the_same_estimate(tiny_problem):
     sharp, blurry, kernel = tiny_problem
     recipe = copy.deepcopy(RECIPE)
     recipe["fit"]["iterations"] = 20
-    a = fit_nonblind(blurry, kernel, recipe, seed=5, sharp=sharp, progress=False)
-    b = fit_nonblind(blurry, kernel, recipe, seed=5, sharp=sharp, progress=False)
-    c = fit_nonblind(blurry, kernel, recipe, seed=6, sharp=sharp, progress=False)
+    a = fit_nonblind(
+        blurry, UniformBlur(kernel, blurry.shape[:2]), recipe, seed=5, sharp=sharp, progress=False
+    )
+    b = fit_nonblind(
+        blurry, UniformBlur(kernel, blurry.shape[:2]), recipe, seed=5, sharp=sharp, progress=False
+    )
+    c = fit_nonblind(
+        blurry, UniformBlur(kernel, blurry.shape[:2]), recipe, seed=6, sharp=sharp, progress=False
+    )
     np.testing.assert_array_equal(a.estimate, b.estimate)
     assert a.trace[-1]["psnr"] == b.trace[-1]["psnr"]
     assert not np.array_equal(a.estimate, c.estimate)
@@ -122,4 +131,4 @@ def test_cuda_request_without_gpu_is_a_clear_error(tiny_problem):
     recipe = copy.deepcopy(RECIPE)
     recipe["fit"]["device"] = "cuda"
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        fit_nonblind(blurry, kernel, recipe, seed=0, progress=False)
+        fit_nonblind(blurry, UniformBlur(kernel, blurry.shape[:2]), recipe, seed=0, progress=False)

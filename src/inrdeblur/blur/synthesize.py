@@ -1,15 +1,18 @@
 """The synthesize stage: make a blurry image from a sharp scene with a named blur.
 
 A blurred record is stored as ``data/blurred/<blur>/<dataset>/<scene>.npz`` with
-``blurry`` (H, W, 3) float32, ``kernel`` (k, k) float32 (the operator a non-blind fit
-re-applies) and ``attrs`` (JSON: blur name, model, kernel family, boundary, noise_std,
-kernel_seed, noise_seed, blurry_psnr).
+``blurry`` (H, W, 3) float32 and ``attrs`` (JSON: the blur name and recipe, the seeds of
+kernel, trajectory and noise, the operator's description, blurry_psnr), plus what rebuilds
+the operator: ``kernel`` (k_h, k_w) float32 for a uniform blur, or the geometry of an ICB
+or PWB blur in the scene record's format (``depth``, ``poses``, ``timestamps``,
+``reference_index``, ``intrinsics``). :meth:`BlurredImage.operator` rebuilds it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,89 +20,204 @@ from typing import Any
 import numpy as np
 import torch
 
-from inrdeblur.blur.kernels import random_motion_kernel, validate_kernel
-from inrdeblur.blur.uniform import convolve
-from inrdeblur.data.scene import Scene
+from inrdeblur.blur import kernels
+from inrdeblur.blur.factory import build_operator
+from inrdeblur.blur.operator import BlurOperator
+from inrdeblur.blur.trajectory import Trajectory, hand_shake
+from inrdeblur.data.scene import Scene, SceneError, read_trajectory, trajectory_arrays
 from inrdeblur.fileio import InputFileError, read_npz, write_npz
 from inrdeblur.seeding import seed_from_string
 
 
 @dataclass
 class BlurredImage:
-    """A blurry observation and the operator that produced it."""
+    """A blurry observation and what rebuilds the operator that produced it.
+
+    Attributes:
+        blurry: (H, W, 3) float32, blurred sharp image plus noise (not clipped).
+        attrs: JSON-able facts; ``attrs["settings"]`` is the blur recipe.
+        kernel: (k_h, k_w) kernel of a uniform blur, else None.
+        depth: (H, W) metres of an ICB/PWB blur, else None.
+        trajectory: camera motion of an ICB/PWB blur, else None.
+        intrinsics: (3, 3) K in pixels of an ICB/PWB blur, else None.
+    """
 
     blurry: np.ndarray
-    kernel: np.ndarray
     attrs: dict[str, Any] = field(default_factory=dict)
+    kernel: np.ndarray | None = None
+    depth: np.ndarray | None = None
+    trajectory: Trajectory | None = None
+    intrinsics: np.ndarray | None = None
+
+    def operator(self) -> BlurOperator:
+        """The blur operator of this image, rebuilt from the stored recipe and data."""
+        return build_operator(
+            self.attrs["settings"],
+            self.blurry.shape[:2],
+            kernel=self.kernel,
+            depth=self.depth,
+            trajectory=self.trajectory,
+            intrinsics=self.intrinsics,
+        )
 
     def save(self, path: str | os.PathLike) -> None:
-        write_npz(
-            path,
-            blurry=self.blurry.astype(np.float32),
-            kernel=self.kernel.astype(np.float32),
-            attrs=np.array(json.dumps(self.attrs, sort_keys=True)),
-        )
+        arrays: dict[str, Any] = {"blurry": self.blurry.astype(np.float32)}
+        if self.kernel is not None:
+            arrays["kernel"] = self.kernel.astype(np.float32)
+        if self.depth is not None:
+            arrays["depth"] = self.depth.astype(np.float32)
+        if self.trajectory is not None:
+            arrays.update(trajectory_arrays(self.trajectory))
+        if self.intrinsics is not None:
+            arrays["intrinsics"] = np.asarray(self.intrinsics, dtype=np.float64)
+        arrays["attrs"] = np.array(json.dumps(self.attrs, sort_keys=True))
+        write_npz(path, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BlurredImage:
         path = Path(path)
         data = read_npz(path)
-        for key in ("blurry", "kernel", "attrs"):
+        for key in ("blurry", "attrs"):
             if key not in data:
                 raise InputFileError(f"{path}: missing array '{key}'")
         blurry = data["blurry"].astype(np.float32)
         if blurry.ndim != 3 or not np.all(np.isfinite(blurry)):
             raise InputFileError(f"{path}: 'blurry' must be a finite (H, W, C) image")
+        attrs = json.loads(str(data["attrs"]))
+        model = attrs.get("settings", {}).get("model")
+        needed = ("kernel",) if model == "uniform" else ("depth", "poses", "intrinsics")
+        for key in needed:
+            if key not in data:
+                raise InputFileError(f"{path}: missing array '{key}' of a {model!r} blur")
+        kernel = None
+        if "kernel" in data:
+            try:
+                kernel = kernels.validate_kernel(data["kernel"], name=f"{path}: 'kernel'")
+            except ValueError as err:
+                raise InputFileError(str(err)) from err
         try:
-            kernel = validate_kernel(data["kernel"], name=f"{path}: 'kernel'")
-        except ValueError as err:
-            raise InputFileError(str(err)) from err
-        return cls(blurry=blurry, kernel=kernel, attrs=json.loads(str(data["attrs"])))
+            # Validates depth, trajectory and intrinsics exactly as a scene record.
+            geometry = Scene(
+                dataset="blurred",
+                id=str(path),
+                sharp=np.zeros((*blurry.shape[:2], 3), dtype=np.float32),
+                depth=data.get("depth"),
+                trajectory=read_trajectory(data, path),
+                intrinsics=data.get("intrinsics"),
+            )
+        except SceneError as err:
+            raise InputFileError(f"{path}: {err}") from err
+        return cls(
+            blurry=blurry,
+            attrs=attrs,
+            kernel=kernel,
+            depth=geometry.depth,
+            trajectory=geometry.trajectory,
+            intrinsics=geometry.intrinsics,
+        )
 
 
-def make_kernel(settings: dict[str, Any], seed: int) -> np.ndarray:
-    """The kernel of a uniform blur (validated ``blurs.<name>`` settings)."""
+def make_kernel(settings: dict[str, Any], seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The kernel of a uniform blur (validated ``blurs.<name>`` settings) and its facts."""
     family = settings["kernel"]
+    size = settings["kernel_size"]
     if family == "random_motion":
-        return random_motion_kernel(settings["kernel_size"], seed)
-    raise ValueError(f"kernel: unknown kernel family {family!r} (known: random_motion)")
+        return kernels.random_motion_kernel(size, seed), {"kernel_seed": seed}
+    if family == "gaussian":
+        return kernels.gaussian_kernel(size, settings["sigma"]), {}
+    if family == "defocus":
+        return kernels.defocus_kernel(size, settings["radius"]), {}
+    if family == "measured":
+        path = Path(settings["kernel_path"])
+        if path.is_dir():
+            files = kernels.measured_kernels(path)
+            path = files[seed % len(files)]
+        return kernels.read_kernel(path), {"kernel_seed": seed, "kernel_file": str(path)}
+    raise ValueError(f"kernel: unknown kernel family {family!r}")
+
+
+def blur_trajectory(
+    scene: Scene, blur_name: str, settings: dict[str, Any], seed: int
+) -> Trajectory:
+    """The camera motion of an ICB/PWB blur: the scene's own or a seeded hand shake, scaled."""
+    spec = settings["trajectory"]
+    if spec["source"] == "scene":
+        if scene.trajectory is None:
+            raise ValueError(
+                f"blurs.{blur_name}.trajectory.source: 'scene', but scene "
+                f"{scene.dataset}/{scene.id} has no trajectory"
+            )
+        trajectory = scene.trajectory
+    else:
+        trajectory = hand_shake(
+            seed,
+            n_poses=spec["n_poses"],
+            exposure_s=spec["exposure_s"],
+            translation_std_m=spec["translation_std_m"],
+            rotation_std_deg=spec["rotation_std_deg"],
+            inertia=spec["inertia"],
+        )
+    return trajectory if spec["scale"] == 1 else trajectory.scaled(spec["scale"])
 
 
 def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> BlurredImage:
     """Blur ``scene.sharp`` with the blur ``settings`` and add Gaussian noise.
 
-    Seeds of the kernel and the noise are derived from the blur's base seed, the blur
-    name and the scene's dataset and id, so every image gets its own reproducible draw.
+    Seeds of the kernel, the trajectory and the noise are derived from the blur's base
+    seed, the blur name and the scene's dataset and id, so every image gets its own
+    reproducible draw. The sharp image is extended beyond its border by
+    ``settings["boundary"]`` before the blur reads it.
     """
-    if settings["model"] != "uniform":
-        raise ValueError(f"blurs.{blur_name}.model: unknown blur model {settings['model']!r}")
-    size = settings["kernel_size"]
-    height, width = scene.shape
-    if size >= min(height, width):
-        raise ValueError(
-            f"blurs.{blur_name}.kernel_size: {size} px is not smaller than the image "
-            f"{scene.dataset}/{scene.id} ({height}x{width})"
-        )
+    model = settings["model"]
     base = (blur_name, settings["seed"], scene.dataset, scene.id)
-    kernel_seed = seed_from_string("kernel", *base)
     noise_seed = seed_from_string("noise", *base)
-    kernel = make_kernel(settings, kernel_seed)
+    facts: dict[str, Any] = {"noise_seed": noise_seed}
+    record: dict[str, Any] = {}
+    start = time.perf_counter()
+    if model == "uniform":
+        kernel, kernel_facts = make_kernel(settings, seed_from_string("kernel", *base))
+        facts.update(kernel_facts)
+        record["kernel"] = kernel
+    else:
+        if scene.depth is None or scene.intrinsics is None:
+            raise ValueError(
+                f"blurs.{blur_name}.model: {model!r} needs depth and intrinsics, which scene "
+                f"{scene.dataset}/{scene.id} does not have"
+            )
+        trajectory_seed = seed_from_string("trajectory", *base)
+        if settings["trajectory"]["source"] == "hand_shake":
+            facts["trajectory_seed"] = trajectory_seed
+        record.update(
+            depth=scene.depth,
+            trajectory=blur_trajectory(scene, blur_name, settings, trajectory_seed),
+            intrinsics=scene.intrinsics,
+        )
+    try:
+        operator = build_operator(settings, scene.shape, **record)
+    except ValueError as err:
+        raise ValueError(f"blurs.{blur_name} on {scene.dataset}/{scene.id}: {err}") from err
+    top, bottom, left, right = operator.margin
+    support = (top + bottom + 1, left + right + 1)
+    if support[0] > scene.shape[0] or support[1] > scene.shape[1]:
+        raise ValueError(
+            f"blurs.{blur_name}: blur support {support[0]}x{support[1]} px is larger than the "
+            f"image {scene.dataset}/{scene.id} ({scene.shape[0]}x{scene.shape[1]})"
+        )
     sharp = torch.from_numpy(np.ascontiguousarray(scene.sharp.transpose(2, 0, 1)))[None]
     with torch.no_grad():
-        blurred = convolve(sharp.double(), torch.from_numpy(kernel).double(), settings["boundary"])
+        blurred = operator.double().blur(sharp.double(), settings["boundary"])
     blurry = blurred[0].numpy().transpose(1, 2, 0)
+    elapsed = time.perf_counter() - start
     rng = np.random.default_rng(noise_seed)
     blurry = blurry + settings["noise_std"] * rng.standard_normal(blurry.shape)
     mse = float(np.mean((blurry - scene.sharp) ** 2))
     attrs = {
         "blur": blur_name,
-        "model": settings["model"],
-        "kernel_family": settings["kernel"],
-        "kernel_size": size,
-        "boundary": settings["boundary"],
-        "noise_std": settings["noise_std"],
-        "kernel_seed": kernel_seed,
-        "noise_seed": noise_seed,
+        "model": model,
+        "settings": settings,
+        **facts,
+        "operator": operator.describe(),
+        "operator_time_s": elapsed,
         "blurry_psnr": -10.0 * np.log10(mse) if mse > 0 else float("inf"),
     }
-    return BlurredImage(blurry=blurry.astype(np.float32), kernel=kernel, attrs=attrs)
+    return BlurredImage(blurry=blurry.astype(np.float32), attrs=attrs, **record)

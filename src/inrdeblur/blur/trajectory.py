@@ -74,6 +74,14 @@ class Trajectory:
         """(N, 6) array ``[tx, ty, tz (m), rx, ry, rz (deg)]``."""
         return np.concatenate([self.translation, self.rotation], axis=1)
 
+    def scaled(self, factor: float) -> Trajectory:
+        """The same path with every translation and rotation multiplied by ``factor``."""
+        if not np.isfinite(factor) or factor <= 0:
+            raise TrajectoryError(f"trajectory: scale must be finite and > 0, got {factor}")
+        return Trajectory(
+            self.translation * factor, self.rotation * factor, self.timestamps, self.reference_index
+        )
+
     def rotation_matrices(self) -> np.ndarray:
         """(N, 3, 3) rotation matrices ``R_k``: extrinsic x, y, z Euler angles in degrees."""
         from scipy.spatial.transform import Rotation

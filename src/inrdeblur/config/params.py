@@ -76,20 +76,34 @@ def schema_keys() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     root = schema()
 
-    def walk(node: dict[str, Any], prefix: str) -> None:
+    seen: dict[str, dict[str, Any]] = {}
+
+    def walk(node: dict[str, Any], prefix: str, condition: str = "") -> None:
         node = _resolve(root, node)
         for name, sub in node.get("properties", {}).items():
             sub = _resolve(root, sub)
             key = f"{prefix}.{name}" if prefix else name
-            rows.append(
-                {
-                    "key": key,
-                    "type": _type_name(sub),
-                    "default": sub.get("default"),
-                    "description": sub.get("description", ""),
-                }
-            )
+            if key in seen:  # a key shared by several conditional branches
+                seen[key]["description"] = seen[key]["description"].replace(
+                    ")", f", {condition})", 1
+                )
+                continue
+            description = sub.get("description", "")
+            if condition:
+                description = f"({condition}) {description}"
+            row = {
+                "key": key,
+                "type": _type_name(sub),
+                "default": sub.get("default"),
+                "description": description,
+            }
+            seen[key] = row
+            rows.append(row)
             walk(sub, key)
+        for branch in node.get("allOf", []):
+            if "if" in branch and "then" in branch:
+                (field, test), *_ = branch["if"]["properties"].items()
+                walk(branch["then"], prefix, f"{field} {test['const']}")
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
             walk(extra, f"{prefix}.<name>")
@@ -108,6 +122,7 @@ def _fill_defaults(validator_class):
     def set_defaults(validator, properties, instance, schema_node):
         if isinstance(instance, dict):
             for name, sub in properties.items():
+                sub = _resolve(schema(), sub)
                 if "default" in sub and name not in instance:
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, properties, instance, schema_node)
@@ -132,6 +147,8 @@ def _describe(err: jsonschema.ValidationError) -> Iterator[str]:
         allowed = sorted(err.schema.get("properties", {}))
         for name in sorted(set(err.instance) - set(allowed)):
             yield f"{prefix}{name}: unknown key (allowed: {', '.join(allowed)})"
+    elif err.validator == "unevaluatedProperties":
+        yield from _unknown_conditional_keys(err, prefix)
     elif err.validator == "required":
         for name in err.validator_value:
             if isinstance(err.instance, dict) and name not in err.instance:
@@ -147,6 +164,20 @@ def _describe(err: jsonschema.ValidationError) -> Iterator[str]:
         yield f"{key}: expected {err.validator_value}, got {err.instance!r}"
     else:
         yield f"{key}: {err.message}"
+
+
+def _unknown_conditional_keys(err: jsonschema.ValidationError, prefix: str) -> Iterator[str]:
+    """Unknown keys of an object whose allowed keys depend on a discriminator (``model``)."""
+    root = schema()
+    allowed = set(err.schema.get("properties", {}))
+    condition = ""
+    for branch in err.schema.get("allOf", []):
+        (field, test), *_ = branch["if"]["properties"].items()
+        if isinstance(err.instance, dict) and err.instance.get(field) == test["const"]:
+            allowed |= set(_resolve(root, branch["then"]).get("properties", {}))
+            condition = f" for {field} {test['const']!r}"
+    for name in sorted(set(err.instance) - allowed):
+        yield f"{prefix}{name}: unknown key{condition} (allowed: {', '.join(sorted(allowed))})"
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -185,8 +216,21 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                     f"(defined under {section}: {known})"
                 )
     for name, blur in params["blurs"].items():
-        if blur["kernel_size"] % 2 == 0:
-            yield f"blurs.{name}.kernel_size: must be odd, got {blur['kernel_size']}"
+        if blur["model"] == "uniform":
+            yield from _kernel_family_problems(f"blurs.{name}", blur)
+    for i, name in enumerate(experiment["forward_models"]):
+        blur = params["blurs"].get(name)
+        key = f"experiment.forward_models[{i}]"
+        if blur is None:
+            known = ", ".join(sorted(params["blurs"]))
+            yield f"{key}: unknown blur {name!r} (defined under blurs: {known})"
+        elif blur["model"] not in ("icb", "pwb"):
+            yield f"{key}: blur {name!r} has model {blur['model']!r}; only icb and pwb apply"
+        elif blur["trajectory"]["source"] != "scene" or blur["trajectory"]["scale"] != 1:
+            yield (
+                f"{key}: blur {name!r} must use trajectory source 'scene' with scale 1, the "
+                "motion the reference blurry images were taken with"
+            )
     for name, method in params["methods"].items():
         fit = method["fit"]
         if fit["lr_min"] > fit["lr"]:
@@ -204,9 +248,35 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                     )
         if "demo" in experiment["datasets"]:
             for name in experiment["blurs"]:
-                size = params["blurs"].get(name, {}).get("kernel_size", 0)
+                blur = params["blurs"].get(name, {})
+                if blur.get("model") != "uniform" or blur.get("kernel") == "measured":
+                    continue
+                size = blur["kernel_size"]
                 if size >= demo["size"]:
                     yield (
                         f"blurs.{name}.kernel_size: {size} px is not smaller than the "
                         f"demo image size {demo['size']} px"
                     )
+
+
+FAMILY_KEYS = {"gaussian": ("sigma",), "defocus": ("radius",), "measured": ("kernel_path",)}
+
+
+def _kernel_family_problems(key: str, blur: dict[str, Any]) -> Iterator[str]:
+    """Keys a uniform blur's kernel family needs, and keys it would silently ignore."""
+    family = blur["kernel"]
+    if family != "measured" and blur["kernel_size"] % 2 == 0:
+        yield f"{key}.kernel_size: must be odd, got {blur['kernel_size']}"
+    for other, keys in FAMILY_KEYS.items():
+        for name in keys:
+            if other == family and name not in blur:
+                yield f"{key}.{name}: required by kernel {family!r}"
+            elif other != family and name in blur:
+                yield f"{key}.{name}: only used by kernel {other!r}, not {family!r}"
+    if family == "defocus" and "radius" in blur and blur["radius"] > blur["kernel_size"] / 2:
+        yield (
+            f"{key}.radius: {blur['radius']} px does not fit in kernel_size "
+            f"{blur['kernel_size']} (at most {blur['kernel_size'] / 2})"
+        )
+    if family == "measured" and "kernel_path" in blur and not Path(blur["kernel_path"]).exists():
+        yield f"{key}.kernel_path: no such file or directory: {blur['kernel_path']}"

@@ -103,9 +103,7 @@ class Scene:
         if self.depth is not None:
             arrays["depth"] = self.depth
         if self.trajectory is not None:
-            arrays["poses"] = self.trajectory.as_array()
-            arrays["timestamps"] = self.trajectory.timestamps
-            arrays["reference_index"] = np.int64(self.trajectory.reference_index)
+            arrays.update(trajectory_arrays(self.trajectory))
         if self.intrinsics is not None:
             arrays["intrinsics"] = self.intrinsics
         if self.blurry is not None:
@@ -125,14 +123,7 @@ class Scene:
             if key not in data:
                 raise SceneError(f"{path}: missing array '{key}'")
         attrs = json.loads(str(data["attrs"]))
-        trajectory = None
-        if "poses" in data:
-            try:
-                trajectory = Trajectory.from_array(
-                    data["poses"], data["timestamps"], int(data["reference_index"])
-                )
-            except (TrajectoryError, KeyError) as err:
-                raise SceneError(f"{path}: {err}") from err
+        trajectory = read_trajectory(data, path)
         scene = cls.__new__(cls)
         scene.dataset = attrs.pop("dataset")
         scene.id = attrs.pop("id")
@@ -145,3 +136,24 @@ class Scene:
         scene.attrs = attrs
         scene.validate(source=str(path))
         return scene
+
+
+def trajectory_arrays(trajectory: Trajectory) -> dict[str, np.ndarray]:
+    """The ``poses``, ``timestamps`` and ``reference_index`` arrays of a record."""
+    return {
+        "poses": trajectory.as_array(),
+        "timestamps": trajectory.timestamps,
+        "reference_index": np.int64(trajectory.reference_index),
+    }
+
+
+def read_trajectory(data: dict[str, np.ndarray], path: Path) -> Trajectory | None:
+    """The trajectory stored in a record's arrays, or None; errors name ``path``."""
+    if "poses" not in data:
+        return None
+    try:
+        return Trajectory.from_array(
+            data["poses"], data["timestamps"], int(data["reference_index"])
+        )
+    except (TrajectoryError, KeyError) as err:
+        raise SceneError(f"{path}: trajectory: {err}") from err

@@ -1,11 +1,13 @@
 """Non-blind INR deblurring: fit an INR whose blurred rendering matches the blurry image.
 
-Model (valid convolution, the convention of SelfDeblur and the cross-scale INR): the INR
-paints a latent image of size (H + k_h - 1, W + k_w - 1) on coordinates spanning [-1, 1];
-its 'valid' convolution with the kernel has exactly the blurry image's size H x W, so no
-boundary condition is assumed. The estimate is the central H x W crop of the latent.
+Model (the 'valid' convention of SelfDeblur and the cross-scale INR): the INR paints a
+latent image, the sharp image extended by the blur operator's margin (S // 2 px for a
+support S), on coordinates spanning [-1, 1]; the operator maps it to exactly the blurry
+image's size H x W, so no boundary condition is assumed. The estimate is the H x W crop of
+the latent inside the margin. The operator is any :class:`~inrdeblur.blur.operator.BlurOperator`
+(uniform kernel, ICB or PWB).
 
-    minimise_theta  mean((k * f_theta - y)^2) + weight * R(f_theta)
+    minimise_theta  mean((A f_theta - y)^2) + weight * R(f_theta)
 
 with Adam and a cosine learning-rate schedule, one step per iteration on the whole image.
 """
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from inrdeblur.blur.uniform import convolve, kernel_padding
+from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.fit.regularisers import coordinate_tv
 from inrdeblur.inr import build_inr
 
@@ -81,18 +83,18 @@ def psnr_torch(estimate: torch.Tensor, reference: torch.Tensor) -> float:
 
 def fit_nonblind(
     blurry: np.ndarray,
-    kernel: np.ndarray,
+    operator: BlurOperator,
     recipe: dict[str, Any],
     seed: int,
     sharp: np.ndarray | None = None,
     progress: bool = True,
     description: str = "fit",
 ) -> FitResult:
-    """Fit the INR of ``recipe`` to ``blurry`` under the known ``kernel``.
+    """Fit the INR of ``recipe`` to ``blurry`` under the known blur ``operator``.
 
     Args:
         blurry: (H, W, 3) float in [0, 1], the observation.
-        kernel: (k_h, k_w) float, non-negative, sums to 1.
+        operator: the blur, with ``operator.image_shape == (H, W)``.
         recipe: a validated method recipe (``inr``, ``regulariser``, ``fit`` sections).
         seed: torch seed of the initialisation.
         sharp: (H, W, 3) ground truth, used only to trace PSNR; never in the loss.
@@ -102,16 +104,20 @@ def fit_nonblind(
     reg_cfg = recipe["regulariser"]
     device = resolve_device(fit_cfg["device"])
     height, width = blurry.shape[:2]
-    kh, kw = kernel.shape
-    top, _, left, _ = kernel_padding((kh, kw))
-    lat_h, lat_w = height + kh - 1, width + kw - 1
+    if operator.image_shape != (height, width):
+        raise ValueError(
+            f"{description}: blur operator for {operator.image_shape} images, "
+            f"blurry image is {(height, width)}"
+        )
+    top, _, left, _ = operator.margin
+    lat_h, lat_w = operator.latent_shape
     pitch = (2.0 / max(lat_w - 1, 1), 2.0 / max(lat_h - 1, 1))
 
     start = time.perf_counter()
     torch.manual_seed(seed)
     model = build_inr(recipe["inr"], out_features=blurry.shape[2]).to(device)
     y = torch.from_numpy(np.ascontiguousarray(blurry.transpose(2, 0, 1)))[None].to(device)
-    k = torch.from_numpy(np.ascontiguousarray(kernel)).to(device)
+    operator = operator.float().to(device)
     x_true = None
     if sharp is not None:
         x_true = torch.from_numpy(np.ascontiguousarray(sharp.transpose(2, 0, 1)))[None].to(device)
@@ -134,7 +140,7 @@ def fit_nonblind(
     for it in bar:
         points = coords.requires_grad_(use_tv)
         out, latent = render(points)
-        data_loss = torch.mean((convolve(latent, k, "valid") - y) ** 2)
+        data_loss = torch.mean((operator(latent) - y) ** 2)
         reg_loss = coordinate_tv(out, points, pitch) if use_tv else torch.zeros((), device=device)
         loss = data_loss + reg_cfg["weight"] * reg_loss
         optimiser.zero_grad(set_to_none=True)

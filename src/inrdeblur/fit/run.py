@@ -62,7 +62,7 @@ def run_fit(
     torch_seed = seed_from_string("fit", seed, scene.dataset, scene.id)
     result = fit_nonblind(
         blurred.blurry,
-        blurred.kernel,
+        blurred.operator(),
         recipe,
         seed=torch_seed,
         sharp=scene.sharp,
