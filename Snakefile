@@ -1,4 +1,5 @@
-# INR deblurring benchmark: params.yaml -> scenes -> blurred images -> fits -> metrics -> report.
+# INR deblurring benchmark: params.yaml -> scenes -> blurred images -> fits -> metrics -> report,
+# plus the blur-formation experiment (blur models against reference blurry images).
 # The rules are thin: each one calls `inrdeblur <stage>`. See workflow/rules/common.smk for
 # the targets and README.md for how to run it.
 from snakemake.utils import min_version
@@ -14,6 +15,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/blur.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/forward_models.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -23,6 +25,7 @@ localrules:
     synthesize_all,
     index_fits,
     aggregate,
+    forward_model_tables,
     report,
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run one DVC stage through Snakemake, with the executor named in params.yaml.
 
-    python workflow/dvc_stage.py synthesize|evaluate|report
+    python workflow/dvc_stage.py synthesize|evaluate|forward_models|report
     python workflow/dvc_stage.py fit <method>
 
 DVC runs the stages in order; each call lets Snakemake run only its own rules
@@ -24,6 +24,10 @@ STAGES = {
     "synthesize": (["prepare", "synthesize", "synthesize_all"], ["synthesize_all"]),
     "fit": (["fit", "index_fits"], None),
     "evaluate": (["evaluate", "aggregate"], [layout.METRICS_JSON]),
+    "forward_models": (
+        ["forward_model", "forward_model_tables"],
+        [layout.FORWARD_SUMMARY_TABLE],
+    ),
     "report": (["report"], [layout.REPORT_HTML]),
 }
 

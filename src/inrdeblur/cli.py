@@ -124,12 +124,34 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     write_tables(records, args.metrics_csv, args.summary_csv, args.metrics_json)
 
 
+def cmd_forward_model(args: argparse.Namespace) -> None:
+    import torch
+
+    from inrdeblur.data.scene import Scene
+    from inrdeblur.fileio import write_json
+    from inrdeblur.metrics.forward_models import evaluate_forward_model
+
+    torch.set_num_threads(max(1, args.threads))
+    record = evaluate_forward_model(Scene.load(args.scene), args.blur, args.settings)
+    write_json(args.out, record)
+    log.info("wrote %s (PSNR %.2f dB against the reference blur)", args.out, record["psnr"])
+
+
+def cmd_forward_model_tables(args: argparse.Namespace) -> None:
+    from inrdeblur.fileio import read_json
+    from inrdeblur.metrics.forward_models import write_forward_model_tables
+
+    records = [read_json(p) for p in args.records]
+    write_forward_model_tables(records, args.records_csv, args.summary_csv)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from inrdeblur.report.build import build_report
 
     build_report(
         metrics_csv=args.metrics_csv,
         summary_csv=args.summary_csv,
+        forward_models_csv=args.forward_models_csv,
         params=args.params_json,
         out_html=args.out,
         figures_dir=args.figures,
@@ -206,9 +228,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("records", nargs="+", type=Path, help="per-fit metric JSON files")
     p.set_defaults(func=cmd_aggregate)
 
+    p = sub.add_parser(
+        "forward-model", help="compare one blur model with a scene's reference blurry image"
+    )
+    p.add_argument("--scene", type=Path, required=True)
+    p.add_argument("--blur", required=True, help="blur name")
+    p.add_argument("--settings", type=_json_arg, required=True, help="blurs.<name> as JSON")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_forward_model)
+
+    p = sub.add_parser("forward-model-tables", help="tables of the blur-formation experiment")
+    p.add_argument("--records-csv", type=Path, required=True)
+    p.add_argument("--summary-csv", type=Path, required=True)
+    p.add_argument("records", nargs="*", type=Path, help="per-scene forward-model JSON files")
+    p.set_defaults(func=cmd_forward_model_tables)
+
     p = sub.add_parser("report", help="render the HTML report")
     p.add_argument("--metrics-csv", type=Path, required=True)
     p.add_argument("--summary-csv", type=Path, required=True)
+    p.add_argument(
+        "--forward-models-csv", type=Path, help="summary of the blur-formation experiment"
+    )
     p.add_argument(
         "--params-json", type=_json_arg, required=True, help="validated params shown in the report"
     )

@@ -9,8 +9,10 @@ stage          files
 =============  ====================================================================
 prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.data.scene`)
 synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, 3)
-               float32, ``kernel`` (k, k) float32, ``attrs`` (JSON: boundary,
-               noise_std, seed, kernel family)
+               float32, the data that rebuilds the operator (``kernel`` or the
+               geometry) and ``attrs`` (see :mod:`inrdeblur.blur.synthesize`)
+forward model  ``results/forward_models/<blur>/<dataset>/<scene>.json``, tables
+               ``results/forward_models/records.csv`` and ``summary.csv``
 fit            ``results/fits/<method>/<blur>/<dataset>/<scene>/seed<k>/``:
                ``estimate.png``, ``estimate.npz`` (``estimate`` (H, W, 3) float32),
                ``trace.csv`` (iteration, loss, psnr, seconds), ``meta.json``
@@ -35,6 +37,9 @@ FIT_TRACE = FIT_DIR + "/trace.csv"
 FIT_META = FIT_DIR + "/meta.json"
 FIT_INDEX = "results/fits/{method}/index.csv"
 METRICS = "results/metrics/{method}/{blur}/{dataset}/{scene}/seed{seed}.json"
+FORWARD_RECORD = "results/forward_models/{blur}/{dataset}/{scene}.json"
+FORWARD_RECORDS_TABLE = "results/forward_models/records.csv"
+FORWARD_SUMMARY_TABLE = "results/forward_models/summary.csv"
 METRICS_TABLE = "results/tables/metrics.csv"
 SUMMARY_TABLE = "results/tables/summary.csv"
 METRICS_JSON = "results/metrics.json"

@@ -314,3 +314,37 @@ def test_method_without_the_grid_seed_gets_an_empty_cell(rendered: dict, tmp_pat
     parser = _Collector()
     parser.feed(text)
     assert len(parser.imgs) == 1 + 2 + 2  # colour scale, sharp + blurry, siren + error map
+
+
+def test_blur_formation_table(rendered: dict, tmp_path: Path) -> None:
+    from inrdeblur.metrics.forward_models import forward_model_tables
+
+    def record(blur: str, scene: str, psnr: float, ssim: float) -> dict:
+        return {
+            "dataset": "demo", "blur": blur, "model": blur, "scene": scene, "height": 16,
+            "width": 16, "psnr": psnr, "ssim": ssim, "build_time_s": 0.5, "apply_time_s": 0.25,
+            "operator_mb": 2.0, "support": 7, "n_layers": None, "n_poses": 8,
+        }  # fmt: skip
+
+    _, forward = forward_model_tables(
+        [
+            record("icb", "a", 30.0, 0.9),
+            record("icb", "b", 32.0, 0.8),
+            record("pwb", "a", 33.0, 0.7),
+        ]
+    )
+    out = tmp_path / "r.html"
+    html.render_report(
+        out, tmp_path, rendered["metrics"], rendered["summary"], [], {}, {}, forward_models=forward
+    )
+    text = out.read_text(encoding="utf-8")
+    assert 'href="#forward-models"' in text
+    start = text.index('id="forward-models-table"')
+    section = text[start : text.index("</table>", start)]
+    icb = section[section.index('<th scope="row">icb</th>') :].split("</tr>")[0]
+    assert f"31.00 ± {np.std([30.0, 32.0], ddof=1):.2f}" in icb
+    assert '<td class="num best">0.8500 ± 0.0707</td>' in icb  # best SSIM (pwb: 0.7)
+    pwb = section[section.index('<th scope="row">pwb</th>') :].split("</tr>")[0]
+    assert '<td class="num best">33.00</td>' in pwb  # one scene: no std; best PSNR in bold
+    # Without forward models the section is absent.
+    assert 'id="forward-models"' not in rendered["html"]

@@ -10,7 +10,7 @@ from tiny_project import make_project, run, tiny_params, write_params
 
 pytestmark = pytest.mark.workflow
 
-STAGES = ("synthesize", "fit@siren_tv", "fit@siren_plain", "evaluate", "report")
+STAGES = ("synthesize", "fit@siren_tv", "fit@siren_plain", "evaluate", "forward_models", "report")
 
 
 def ran(output: str) -> set[str]:
@@ -54,7 +54,7 @@ def test_repro_caching_sequence(dvc_project, tool_env):
     assert ran(first.stdout) == set(STAGES)
     assert (root / "reports/index.html").is_file()
     estimates = digest(root, "results/fits/*/*/*/*/*/estimate.npz")
-    assert len(estimates) == 2 * 2 * 2  # methods x scenes x seeds
+    assert len(estimates) == 2 * 2 * 2 * 2  # methods x blurs x scenes x seeds
 
     # 1. Nothing changed: nothing runs.
     second = run(["dvc", "repro"], root, tool_env)
@@ -85,6 +85,20 @@ def test_repro_caching_sequence(dvc_project, tool_env):
     assert ran(fourth.stdout) == set()
     assert {"fit@siren_tv", "evaluate", "report"} <= restored(fourth.stdout)
     assert digest(root, "results/fits/*/*/*/*/*/estimate.npz") == estimates
+
+    # 4. The blur-formation experiment changed: only it and the report rerun.
+    forward = digest(root, "results/forward_models/*/*/*.json")
+    assert len(forward) == 2 * 2  # models x scenes
+    params = tiny_params(("siren_tv", "siren_plain"))
+    params["experiment"]["forward_models"] = ["parallax"]
+    write_params(root, params)
+    fifth = run(["dvc", "repro"], root, tool_env)
+    assert fifth.returncode == 0, fifth.stdout[-5000:]
+    assert ran(fifth.stdout) == {"forward_models", "report"}
+    assert set(digest(root, "results/forward_models/*/*/*.json")) == {
+        p for p in forward if "/parallax/" in p
+    }
+    write_params(root, tiny_params(("siren_tv", "siren_plain")))
 
 
 def test_bad_params_fail_before_any_stage_runs(dvc_project, tool_env, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -10,6 +11,8 @@ import pandas as pd
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tiny_project import make_project, run, tiny_params, write_params
+
+BLURS = ("motion", "parallax")
 
 pytestmark = pytest.mark.workflow
 
@@ -75,21 +78,20 @@ def finished_run(tmp_path_factory, tool_env):
 
 def test_full_run_writes_every_stage_output(finished_run):
     p = finished_run
-    for scene in ("astronaut", "motorcycle"):
+    for scene, blur, seed in itertools.product(("astronaut", "motorcycle"), BLURS, (0, 1)):
         assert (p / f"data/scenes/demo/{scene}.npz").is_file()
-        assert (p / f"data/blurred/motion/demo/{scene}.npz").is_file()
-        for seed in (0, 1):
-            fit = p / f"results/fits/siren_tv/motion/demo/{scene}/seed{seed}"
-            for name in ("estimate.png", "estimate.npz", "trace.csv", "meta.json"):
-                assert (fit / name).is_file(), fit / name
-            trace = pd.read_csv(fit / "trace.csv")
-            assert list(trace["iteration"]) == list(range(1, 13))
-            meta = json.loads((fit / "meta.json").read_text())
-            assert meta["device"] == "cpu" and meta["iterations"] == 12
-            assert meta["versions"]["torch"]
+        assert (p / f"data/blurred/{blur}/demo/{scene}.npz").is_file()
+        fit = p / f"results/fits/siren_tv/{blur}/demo/{scene}/seed{seed}"
+        for name in ("estimate.png", "estimate.npz", "trace.csv", "meta.json"):
+            assert (fit / name).is_file(), fit / name
+        trace = pd.read_csv(fit / "trace.csv")
+        assert list(trace["iteration"]) == list(range(1, 13))
+        meta = json.loads((fit / "meta.json").read_text())
+        assert meta["device"] == "cpu" and meta["iterations"] == 12
+        assert meta["blur"] == blur and meta["versions"]["torch"]
     assert (p / "results/fits/siren_tv/index.csv").is_file()
     html = (p / "reports/index.html").read_text()
-    assert 'id="summary"' in html and 'id="grid"' in html
+    assert 'id="summary"' in html and 'id="grid"' in html and 'id="forward-models"' in html
     assert len(list((p / "reports/figures").glob("*.png"))) >= 2
 
 
@@ -97,7 +99,8 @@ def test_metrics_table_matches_an_independent_computation(finished_run):
     """Recompute PSNR/SSIM of every fit with scikit-image from the stage files."""
     p = finished_run
     table = pd.read_csv(p / "results/tables/metrics.csv", dtype={"scene": str})
-    assert len(table) == 2 * 2  # scenes x seeds
+    assert len(table) == 2 * 2 * 2  # blurs x scenes x seeds
+    assert sorted(set(table["blur"])) == sorted(BLURS)
     for row in table.itertuples():
         sharp = np.load(p / f"data/scenes/demo/{row.scene}.npz")["sharp"].astype(np.float64)
         fit = p / f"results/fits/{row.method}/{row.blur}/demo/{row.scene}/seed{row.seed}"
@@ -113,18 +116,55 @@ def test_metrics_table_matches_an_independent_computation(finished_run):
             use_sample_covariance=False,
         )
         assert row.ssim == pytest.approx(ssim, abs=1e-6)
-        blurry = np.load(p / f"data/blurred/motion/demo/{row.scene}.npz")["blurry"]
+        blurry = np.load(p / f"data/blurred/{row.blur}/demo/{row.scene}.npz")["blurry"]
         blurry = np.clip(blurry.astype(np.float64), 0, 1)
         assert row.psnr_blurry == pytest.approx(
             peak_signal_noise_ratio(sharp, blurry, data_range=1)
         )
         assert np.isnan(row.lpips) or row.lpips >= 0
     summary = pd.read_csv(p / "results/tables/summary.csv")
-    fits = summary[summary["method"] == "siren_tv"].iloc[0]
-    assert fits["psnr_mean"] == pytest.approx(table["psnr"].mean())
-    assert fits["psnr_std"] == pytest.approx(table["psnr"].std(ddof=1))
     metrics = json.loads((p / "results/metrics.json").read_text())
-    assert metrics["demo"]["motion"]["siren_tv"]["psnr"] == pytest.approx(table["psnr"].mean())
+    for blur in BLURS:
+        psnr = table[table["blur"] == blur]["psnr"]
+        fits = summary[(summary["method"] == "siren_tv") & (summary["blur"] == blur)].iloc[0]
+        assert fits["psnr_mean"] == pytest.approx(psnr.mean())
+        assert fits["psnr_std"] == pytest.approx(psnr.std(ddof=1))
+        assert metrics["demo"][blur]["siren_tv"]["psnr"] == pytest.approx(psnr.mean())
+
+
+def test_blur_formation_records_match_an_independent_psnr(finished_run):
+    """Each model's blur of the sharp scene, recomputed here, against the reference blur."""
+    import torch
+
+    from inrdeblur.blur.icb import ICBBlur
+    from inrdeblur.blur.pwb import PWBBlur
+    from inrdeblur.data.scene import Scene
+
+    p = finished_run
+    records = pd.read_csv(p / "results/forward_models/records.csv", dtype={"scene": str})
+    assert sorted(zip(records["blur"], records["scene"], strict=True)) == sorted(
+        itertools.product(("parallax", "per_pixel"), ("astronaut", "motorcycle"))
+    )
+    for row in records.itertuples():
+        scene = Scene.load(p / f"data/scenes/demo/{row.scene}.npz")
+        if row.model == "icb":
+            k = scene.intrinsics
+            operator = ICBBlur.from_scene(scene.depth, scene.trajectory, (k[0, 0], k[1, 1]))
+        else:
+            operator = PWBBlur.from_scene(scene.depth, scene.trajectory, scene.intrinsics)
+        sharp = torch.from_numpy(scene.sharp.transpose(2, 0, 1).copy())[None]
+        with torch.no_grad():
+            blurred = operator.blur(sharp, "replicate")[0].numpy().transpose(1, 2, 0)
+        expected = peak_signal_noise_ratio(
+            np.clip(scene.blurry.astype(np.float64), 0, 1),
+            np.clip(blurred.astype(np.float64), 0, 1),
+            data_range=1,
+        )
+        assert row.psnr == pytest.approx(expected, abs=1e-4)
+        assert row.psnr > peak_signal_noise_ratio(scene.blurry, scene.sharp, data_range=1)
+    summary = pd.read_csv(p / "results/forward_models/summary.csv")
+    assert list(summary["blur"]) == ["parallax", "per_pixel"]
+    assert list(summary["n_scenes"]) == [2, 2]
 
 
 def test_missing_lpips_backbone_is_recorded_not_invented(finished_run, tool_env):

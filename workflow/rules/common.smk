@@ -3,7 +3,7 @@ import json
 
 from inrdeblur import layout
 from inrdeblur.config import ParamsError, validate_params
-from inrdeblur.data.registry import scene_ids
+from inrdeblur.data.registry import has_reference_blur, scene_ids
 
 try:
     config.update(validate_params(config, source="params.yaml"))
@@ -83,3 +83,15 @@ def all_fit_estimates():
 
 def all_metric_files():
     return [layout.METRICS.format(**fit) for fit in _fits(EXPERIMENT["methods"])]
+
+
+def _forward_model_scenes():
+    for blur in EXPERIMENT["forward_models"]:
+        for dataset in EXPERIMENT["datasets"]:
+            if has_reference_blur(dataset):
+                for scene in SCENES[dataset]:
+                    yield {"blur": blur, "dataset": dataset, "scene": scene}
+
+
+def all_forward_model_records():
+    return [layout.FORWARD_RECORD.format(**item) for item in _forward_model_scenes()]

@@ -3,6 +3,7 @@ rule report:
     input:
         metrics=layout.METRICS_TABLE,
         summary=layout.SUMMARY_TABLE,
+        forward=layout.FORWARD_SUMMARY_TABLE,
         scenes=all_scene_files(),
         blurred=all_blurred_files(),
         estimates=all_fit_estimates(),
@@ -24,5 +25,6 @@ rule report:
         "render the report"
     shell:
         "inrdeblur report --metrics-csv {input.metrics:q} --summary-csv {input.summary:q}"
+        " --forward-models-csv {input.forward:q}"
         " --params-json {params.experiment:q} --max-scenes {params.max_scenes} --out {output.html:q}"
         " --figures {output.figures:q} 2> {log:q}"

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from inrdeblur.metrics.forward_models import read_forward_model_table
 from inrdeblur.report.figures import write_figures
 from inrdeblur.report.html import build_grid, collect_provenance, render_report
 from inrdeblur.report.tables import read_table
@@ -19,11 +20,13 @@ def build_report(
     figures_dir: str | os.PathLike,
     max_scenes: int = 8,
     root: str | os.PathLike = ".",
+    forward_models_csv: str | os.PathLike | None = None,
 ) -> None:
     """Write ``out_html`` and the figure PNGs in ``figures_dir`` from the aggregate tables.
 
     Images of the visual grid are read from the scene, blurred and fit files under
-    ``root`` (paths from :mod:`inrdeblur.layout`); ``params`` are shown as used.
+    ``root`` (paths from :mod:`inrdeblur.layout`); ``params`` are shown as used. The
+    blur-formation summary ``forward_models_csv``, when given and not empty, gets its table.
     """
     metrics = read_table(metrics_csv)
     summary = read_table(summary_csv)
@@ -38,4 +41,7 @@ def build_report(
         grid=grid,
         params=params,
         provenance=collect_provenance(root),
+        forward_models=(
+            read_forward_model_table(forward_models_csv) if forward_models_csv else None
+        ),
     )

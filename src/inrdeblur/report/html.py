@@ -231,6 +231,37 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
     return rows, reasons
 
 
+def _forward_model_rows(forward: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Display rows of the blur-formation summary (blur model x dataset); best PSNR and
+    SSIM per dataset marked."""
+    if forward is None or forward.empty:
+        return []
+    best = {
+        (dataset, column): group[column].max()
+        for dataset, group in forward.groupby("dataset")
+        for column in ("psnr_mean", "ssim_mean")
+        if len(group) > 1
+    }
+    rows = []
+    for row in forward.to_dict("records"):
+        rows.append(
+            {
+                "dataset": row["dataset"],
+                "blur": row["blur"],
+                "model": row["model"],
+                "n_scenes": int(row["n_scenes"]),
+                "psnr": _mean_std(row["psnr_mean"], row["psnr_std"], 2),
+                "ssim": _mean_std(row["ssim_mean"], row["ssim_std"], 4),
+                "build": _mean_std(row["build_time_s_mean"], row["build_time_s_std"], 3),
+                "apply": _mean_std(row["apply_time_s_mean"], row["apply_time_s_std"], 3),
+                "size": _mean_std(row["operator_mb_mean"], row["operator_mb_std"], 2),
+                "psnr_best": best.get((row["dataset"], "psnr_mean")) == row["psnr_mean"],
+                "ssim_best": best.get((row["dataset"], "ssim_mean")) == row["ssim_mean"],
+            }
+        )
+    return rows
+
+
 def _summary_notes(summary: pd.DataFrame) -> list[str]:
     """Warnings about comparability: unequal scene sets or incomplete seeds."""
     notes = []
@@ -364,6 +395,7 @@ def render_report(
     grid: list[GridRow],
     params: dict[str, Any],
     provenance: dict[str, Any],
+    forward_models: pd.DataFrame | None = None,
     title: str = "inrdeblur benchmark report",
 ) -> None:
     """Write the self-contained HTML report to ``out_html`` atomically.
@@ -377,6 +409,8 @@ def render_report(
         grid: rows of :func:`build_grid`.
         params: the experiment parameters, shown as YAML.
         provenance: ``date``, ``git_commit``, ``git_dirty``, ``versions`` (module doc).
+        forward_models: summary of the blur-formation experiment
+            (:func:`inrdeblur.metrics.forward_models.forward_model_tables`), or None.
     """
     summary_rows, lpips_reasons = _summary_rows(summary)
     versions = dict(provenance.get("versions") or {})
@@ -399,6 +433,7 @@ def render_report(
         "summary_rows": summary_rows,
         "lpips_reasons": lpips_reasons,
         "summary_notes": _summary_notes(summary),
+        "forward_rows": _forward_model_rows(forward_models),
         "figures": _read_figures(Path(figures_dir)),
         "grid_tables": _grid_tables(grid, metrics),
         "error_vmax": ERROR_MAP_VMAX,

@@ -193,7 +193,7 @@ def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     return table.sort_values(list(KEY_COLUMNS), kind="mergesort", ignore_index=True)
 
 
-def _mean_std(values: np.ndarray) -> tuple[float, float]:
+def mean_std(values: np.ndarray) -> tuple[float, float]:
     """Mean and sample std (ddof=1) of ``values``; NaN propagates; std NaN for n < 2."""
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
@@ -240,7 +240,7 @@ def _blurry_row(dataset: str, blur: str, group: pd.DataFrame) -> dict[str, Any]:
         "n_fits": len(per_scene),
     }
     for quantity in ("psnr", "ssim", "lpips"):
-        row[f"{quantity}_mean"], row[f"{quantity}_std"] = _mean_std(
+        row[f"{quantity}_mean"], row[f"{quantity}_std"] = mean_std(
             per_scene[f"{quantity}_blurry"].to_numpy()
         )
     for quantity in ("time_s", "size_mb", "psnr_gain"):
@@ -286,7 +286,7 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
                 "n_fits": len(group),
             }
             for quantity in SUMMARY_QUANTITIES:
-                row[f"{quantity}_mean"], row[f"{quantity}_std"] = _mean_std(
+                row[f"{quantity}_mean"], row[f"{quantity}_std"] = mean_std(
                     group[quantity].to_numpy()
                 )
             row["lpips_status"] = _lpips_status(group["lpips_status"], group["lpips"], "lpips")
@@ -317,7 +317,7 @@ def _float_repr(value: float) -> str:
     return repr(float(value))
 
 
-def _to_csv(table: pd.DataFrame) -> str:
+def to_csv(table: pd.DataFrame) -> str:
     """CSV text; floats as Python ``repr`` (shortest string that round-trips float64)."""
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, float_format=_float_repr, lineterminator="\n")
@@ -337,26 +337,28 @@ def write_tables(
     """
     metrics = metrics_table(records)
     summary = summary_table(metrics)
-    write_text(metrics_csv, _to_csv(metrics))
-    write_text(summary_csv, _to_csv(summary))
+    write_text(metrics_csv, to_csv(metrics))
+    write_text(summary_csv, to_csv(summary))
     write_json(metrics_json_path, metrics_json(summary))
     return metrics, summary
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a metrics or summary CSV written by :func:`write_tables`, exactly.
+def read_table(path: str | os.PathLike, dtypes: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_tables` (or :func:`to_csv`), exactly.
 
     String columns stay strings (a scene ``"0001"`` is not turned into 1), floats are
-    parsed with round-trip precision and empty fields become NaN.
+    parsed with round-trip precision and empty fields become NaN. Column types are those
+    of the metrics and summary tables; ``dtypes`` gives the types of other tables'
+    columns (``"str"``, ``"int64"`` or ``"float64"``).
     """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: file not found")
+    types = {c: _dtype(c) for c in (*METRIC_COLUMNS, *SUMMARY_COLUMNS)} | (dtypes or {})
     try:
         header = pd.read_csv(path, nrows=0).columns
-        known = (*METRIC_COLUMNS, *SUMMARY_COLUMNS)
-        floats = [c for c in header if c in known and _dtype(c) == "float64"]
-        dtypes = {c: ("str" if c in floats else _dtype(c)) for c in header if c in known}
+        floats = [c for c in header if types.get(c) == "float64"]
+        dtypes = {c: ("str" if c in floats else types[c]) for c in header if c in types}
         table = pd.read_csv(path, dtype=dtypes, keep_default_na=False)
         for column in floats:  # Python's float() is exact; pandas' C parser may not be
             table[column] = np.array(
