@@ -27,7 +27,7 @@ def seconds_per_iteration(blurred, recipe: dict, iterations: int) -> float:
     recipe = copy.deepcopy(recipe)
     recipe["fit"]["iterations"] = iterations
     start = time.perf_counter()
-    fit_nonblind(blurred.blurry, blurred.kernel, recipe, seed=0, progress=False)
+    fit_nonblind(blurred.blurry, blurred.operator(), recipe, seed=0, progress=False)
     return (time.perf_counter() - start) / iterations
 
 
