@@ -94,6 +94,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
             "meta": args.meta,
         },
         progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every,
     )
 
 
@@ -204,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", type=Path, required=True)
     p.add_argument("--meta", type=Path, required=True)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=50,
+        help="iterations between checkpoints beside the outputs, from which a killed or "
+        "requeued fit resumes (0: none; default 50)",
+    )
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("index-fits", help="one CSV row per fit of a method")

@@ -1,4 +1,4 @@
-"""SIREN, the coordinate TV and the non-blind fit."""
+"""SIREN, the coordinate TV, the non-blind fit, its tiling and its mixed precision."""
 
 from __future__ import annotations
 
@@ -10,9 +10,20 @@ import pytest
 import torch
 from scipy import ndimage
 
+from inrdeblur.blur.icb import ICBBlur
 from inrdeblur.blur.kernels import random_motion_kernel
-from inrdeblur.blur.uniform import UniformBlur
-from inrdeblur.fit.nonblind import coordinate_grid, fit_nonblind, model_size_mb
+from inrdeblur.blur.operator import BlurOperator
+from inrdeblur.blur.pwb import PWBBlur
+from inrdeblur.blur.trajectory import hand_shake
+from inrdeblur.blur.uniform import UniformBlur, convolve
+from inrdeblur.fit import nonblind
+from inrdeblur.fit.nonblind import (
+    TiledOperator,
+    coordinate_grid,
+    fit_nonblind,
+    model_size_mb,
+    split_tiles,
+)
 from inrdeblur.fit.regularisers import coordinate_tv
 from inrdeblur.inr import Siren, build_inr
 
@@ -27,6 +38,15 @@ RECIPE = {
     "regulariser": {"type": "tv", "weight": 1e-3},
     "fit": {"iterations": 150, "lr": 2e-3, "lr_min": 1e-5, "grad_clip": 1.0, "device": "cpu"},
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """CPU results depend on the thread count; pin it (and give it back afterwards)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 def test_siren_initialisation_bounds_and_shapes():
@@ -93,7 +113,6 @@ def psnr(a, b) -> float:
 
 def test_tiny_fit_lowers_the_loss_and_beats_the_blurry_input(tiny_problem):
     sharp, blurry, kernel = tiny_problem
-    torch.set_num_threads(2)
     result = fit_nonblind(
         blurry, UniformBlur(kernel, blurry.shape[:2]), RECIPE, seed=0, sharp=sharp, progress=False
     )
@@ -106,10 +125,11 @@ def test_tiny_fit_lowers_the_loss_and_beats_the_blurry_input(tiny_problem):
     assert result.trace[-1]["lr"] < result.trace[0]["lr"]  # cosine schedule
 
 
-def test_same_seed_gives_the_same_estimate(tiny_problem):
+@pytest.mark.parametrize("tile", [0, 16])
+def test_same_seed_gives_the_same_estimate(tiny_problem, tile):
     sharp, blurry, kernel = tiny_problem
     recipe = copy.deepcopy(RECIPE)
-    recipe["fit"]["iterations"] = 20
+    recipe["fit"].update(iterations=20, tile=tile)
     a = fit_nonblind(
         blurry, UniformBlur(kernel, blurry.shape[:2]), recipe, seed=5, sharp=sharp, progress=False
     )
@@ -132,3 +152,199 @@ def test_cuda_request_without_gpu_is_a_clear_error(tiny_problem):
     recipe["fit"]["device"] = "cuda"
     with pytest.raises(RuntimeError, match="no CUDA device"):
         fit_nonblind(blurry, UniformBlur(kernel, blurry.shape[:2]), recipe, seed=0, progress=False)
+
+
+# -- tiling -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape, tile, grid",
+    [((48, 64), 16, (3, 4)), ((50, 37), 16, (4, 3)), ((7, 5), 3, (3, 2)), ((20, 20), 0, (1, 1))],
+)
+def test_split_tiles_cover_the_image_once_in_row_major_order(shape, tile, grid):
+    tiles = split_tiles(shape, tile)
+    assert len(tiles) == grid[0] * grid[1]  # ceil(H / tile) x ceil(W / tile)
+    cover = np.zeros(shape, dtype=int)
+    for t in tiles:
+        cover[t.row0 : t.row1, t.col0 : t.col1] += 1
+    assert np.all(cover == 1)
+    assert tiles == sorted(tiles, key=lambda t: (t.row0, t.col0))
+    heights = {t.shape[0] for t in tiles}
+    widths = {t.shape[1] for t in tiles}
+    assert max(heights) - min(heights) <= 1 and max(widths) - min(widths) <= 1
+    if tile:
+        assert max(heights | widths) <= tile
+
+
+def test_split_tiles_are_exact_where_the_tile_divides_the_image():
+    assert {t.shape for t in split_tiles((48, 64), 16)} == {(16, 16)}
+    assert split_tiles((48, 64), 64) == split_tiles((48, 64), 0)
+
+
+class ShadedBlur(BlurOperator):
+    """A shift-variant operator the tiling knows nothing about: a blur times a ramp."""
+
+    model = "shaded"
+
+    def __init__(self, kernel: np.ndarray, image_shape: tuple[int, int]):
+        kernel = torch.as_tensor(kernel)
+        kh, kw = kernel.shape
+        super().__init__(image_shape, (kh - 1 - kh // 2, kh // 2, kw - 1 - kw // 2, kw // 2))
+        self.register_buffer("kernel", kernel)
+        self.register_buffer("shade", torch.linspace(0.5, 1.5, image_shape[0] * image_shape[1]))
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        self.check_latent(latent)
+        shade = self.shade.to(latent.dtype).reshape(self.image_shape)
+        return convolve(latent, self.kernel.to(latent.dtype), "valid") * shade
+
+
+def make_operator(name: str) -> BlurOperator:
+    """A 26 x 34 operator of each kind; the uniform kernel is 5 x 8 (unequal margins)."""
+    shape = (26, 34)
+    depth = np.full(shape, 3.0)
+    depth[:, 17:] = 1.0
+    depth[15:, 5:12] = 1.7
+    if name == "icb":
+        trajectory = hand_shake(3, n_poses=24, translation_std_m=5e-3, rotation_std_deg=0.2)
+        return ICBBlur.from_scene(depth, trajectory, (300.0, 280.0), tile=9)
+    if name == "pwb":
+        trajectory = hand_shake(3, n_poses=12, translation_std_m=0.015, rotation_std_deg=0.5)
+        k = np.array([[60.0, 0.0, 16.3], [0.0, 55.0, 12.6], [0.0, 0.0, 1.0]])
+        return PWBBlur.from_scene(depth, trajectory, k, chunk_rows=3)
+    kernel = np.random.default_rng(1).random((5, 8))
+    kernel /= kernel.sum()
+    return UniformBlur(kernel, shape) if name == "uniform" else ShadedBlur(kernel, shape)
+
+
+@pytest.mark.parametrize("name", ["uniform", "icb", "pwb", "shaded"])
+@pytest.mark.parametrize("tile", [4, 13, 17, 0])
+def test_tiled_operator_equals_the_full_operator_cropped(name, tile):
+    op = make_operator(name).double()
+    latent = torch.rand((2, 3, *op.latent_shape), dtype=torch.float64)
+    full = op(latent)
+    tiled = TiledOperator(op)
+    for t in split_tiles(op.image_shape, tile):
+        rows, cols = t.latent_window(op.margin)
+        expected = full[..., t.row0 : t.row1, t.col0 : t.col1]
+        torch.testing.assert_close(tiled(t, latent[..., rows, cols]), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["icb", "pwb"])
+def test_icb_and_pwb_tiles_get_an_operator_of_their_own(name):
+    op = make_operator(name)
+    assert op.support <= 13  # the 13 px tiles below are large enough for one
+    tiled = TiledOperator(op)
+    for t in split_tiles(op.image_shape, 17):
+        window = tiled.window_operator(t)
+        assert isinstance(window, type(op)) and window.image_shape == t.shape
+
+
+@pytest.fixture(scope="module")
+def wide_problem():
+    """A 48 x 64 colour image blurred with a 7 x 7 motion kernel (replicate boundary) + noise."""
+    from skimage import data, transform
+
+    sharp = transform.resize(data.astronaut()[20:220, 100:367], (48, 64), anti_aliasing=True)
+    sharp = sharp.astype(np.float32)
+    kernel = random_motion_kernel(7, 3)
+    blurry = np.stack(
+        [ndimage.convolve(sharp[..., c], kernel, mode="nearest") for c in range(3)], axis=-1
+    )
+    blurry = blurry + 0.005 * np.random.default_rng(1).standard_normal(blurry.shape)
+    return sharp, blurry.astype(np.float32), kernel
+
+
+def test_a_tile_as_large_as_the_image_is_the_untiled_fit(tiny_problem):
+    sharp, blurry, kernel = tiny_problem
+    results = []
+    for tile in (0, 32, 100):
+        recipe = copy.deepcopy(RECIPE)
+        recipe["fit"].update(iterations=20, tile=tile)
+        op = UniformBlur(kernel, blurry.shape[:2])
+        results.append(fit_nonblind(blurry, op, recipe, seed=2, sharp=sharp, progress=False))
+    for other in results[1:]:
+        np.testing.assert_array_equal(other.estimate, results[0].estimate)
+        for a, b in zip(other.trace, results[0].trace, strict=True):
+            assert {k: v for k, v in a.items() if k != "seconds"} == {
+                k: v for k, v in b.items() if k != "seconds"
+            }
+        assert other.extra["tiles"] == 1
+
+
+def test_tiled_fit_converges_with_a_bounded_number_of_inr_points(wide_problem, monkeypatch):
+    sharp, blurry, kernel = wide_problem
+    points: list[int] = []
+    build = nonblind.build_inr
+
+    def counting_build(*args, **kwargs):
+        model = build(*args, **kwargs)
+        model.register_forward_pre_hook(lambda module, inputs: points.append(len(inputs[0])))
+        return model
+
+    monkeypatch.setattr(nonblind, "build_inr", counting_build)
+    tile, support, n_tiles, epochs = 16, 7, 12, 100
+    recipe = copy.deepcopy(RECIPE)
+    # One step sees 1/12 of the image: more, smaller steps than the whole-image fit.
+    recipe["fit"].update(iterations=n_tiles * epochs, tile=tile, lr=1e-3)
+    op = UniformBlur(kernel, blurry.shape[:2])
+    result = fit_nonblind(blurry, op, recipe, seed=0, sharp=sharp, progress=False)
+
+    assert len(points) == n_tiles * epochs + n_tiles  # one INR call per step and per render
+    assert max(points) <= (tile + support - 1) ** 2
+    assert max(points[-n_tiles:]) <= tile**2  # the render needs no margin
+    assert result.extra["points_per_step"] == (tile + support - 1) ** 2
+    losses = [row["loss"] for row in result.trace]
+    assert np.mean(losses[-n_tiles:]) < 0.2 * np.mean(losses[:n_tiles])
+    assert psnr(result.estimate, sharp) > psnr(blurry, sharp) + 1.0
+    # The trace's PSNR is that of the tiles as last fitted, not of the final render, but
+    # at the end of the cosine schedule the two agree closely.
+    assert all(math.isnan(row["psnr"]) for row in result.trace[: n_tiles - 1])
+    assert result.trace[-1]["psnr"] == pytest.approx(psnr(result.estimate, sharp), abs=0.1)
+
+
+# -- mixed precision ----------------------------------------------------------------------
+
+
+def test_amp_is_off_on_the_cpu(tiny_problem):
+    sharp, blurry, kernel = tiny_problem
+    results = []
+    for amp in (True, False):
+        recipe = copy.deepcopy(RECIPE)
+        recipe["fit"].update(iterations=10, amp=amp)
+        op = UniformBlur(kernel, blurry.shape[:2])
+        results.append(fit_nonblind(blurry, op, recipe, seed=1, sharp=sharp, progress=False))
+    assert not results[0].extra["amp"]
+    np.testing.assert_array_equal(results[0].estimate, results[1].estimate)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision needs CUDA")
+@pytest.mark.parametrize("tile", [0, 16])
+def test_amp_on_cuda_runs_the_inr_in_half_precision(tiny_problem, monkeypatch, tile):
+    sharp, blurry, kernel = tiny_problem
+    dtypes: list[torch.dtype] = []
+    build = nonblind.build_inr
+
+    def recording_build(*args, **kwargs):
+        model = build(*args, **kwargs)
+        model.register_forward_hook(lambda module, inputs, out: dtypes.append(out.dtype))
+        return model
+
+    monkeypatch.setattr(nonblind, "build_inr", recording_build)
+    results = {}
+    for amp in (True, False):
+        recipe = copy.deepcopy(RECIPE)
+        recipe["fit"].update(device="cuda", amp=amp, tile=tile, iterations=300)
+        op = UniformBlur(kernel, blurry.shape[:2])
+        results[amp] = fit_nonblind(blurry, op, recipe, seed=0, sharp=sharp, progress=False)
+    n_render = len(split_tiles(blurry.shape[:2], tile))
+    steps = dtypes[:300]  # the amp run comes first
+    assert results[True].extra["amp"] and not results[False].extra["amp"]
+    assert set(steps) == {torch.float16}
+    assert set(dtypes[300 : 300 + n_render]) == {torch.float32}  # its render is float32
+    assert results[True].estimate.dtype == np.float32
+    assert np.all(np.isfinite(results[True].estimate))
+    assert psnr(results[True].estimate, sharp) > psnr(blurry, sharp) + 1.0
+    assert psnr(results[True].estimate, sharp) == pytest.approx(
+        psnr(results[False].estimate, sharp), abs=1.0
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 from collections.abc import Iterator
 from importlib import resources
@@ -76,34 +77,35 @@ def schema_keys() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     root = schema()
 
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[tuple, dict[str, Any]] = {}
 
     def walk(node: dict[str, Any], prefix: str, condition: str = "") -> None:
         node = _resolve(root, node)
         for name, sub in node.get("properties", {}).items():
             sub = _resolve(root, sub)
             key = f"{prefix}.{name}" if prefix else name
-            if key in seen:  # a key shared by several conditional branches
-                seen[key]["description"] = seen[key]["description"].replace(
+            description = sub.get("description", "")
+            # A key of several conditional branches is one row when it means the same in
+            # each (same default and description), else one row per branch.
+            same = (key, json.dumps(sub.get("default")), description)
+            if same in seen:
+                seen[same]["description"] = seen[same]["description"].replace(
                     ")", f", {condition})", 1
                 )
                 continue
-            description = sub.get("description", "")
-            if condition:
-                description = f"({condition}) {description}"
             row = {
                 "key": key,
                 "type": _type_name(sub),
                 "default": sub.get("default"),
-                "description": description,
+                "description": f"({condition}) {description}" if condition else description,
             }
-            seen[key] = row
+            seen[same] = row
             rows.append(row)
             walk(sub, key)
         for branch in node.get("allOf", []):
             if "if" in branch and "then" in branch:
                 (field, test), *_ = branch["if"]["properties"].items()
-                walk(branch["then"], prefix, f"{field} {test['const']}")
+                walk(branch["then"], prefix, f"{field} {' | '.join(_branch_values(test))}")
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
             walk(extra, f"{prefix}.<name>")
@@ -166,6 +168,11 @@ def _describe(err: jsonschema.ValidationError) -> Iterator[str]:
         yield f"{key}: {err.message}"
 
 
+def _branch_values(test: dict[str, Any]) -> list[Any]:
+    """The discriminator values an ``if`` branch matches (``const`` or ``enum``)."""
+    return list(test["enum"]) if "enum" in test else [test["const"]]
+
+
 def _unknown_conditional_keys(err: jsonschema.ValidationError, prefix: str) -> Iterator[str]:
     """Unknown keys of an object whose allowed keys depend on a discriminator (``model``)."""
     root = schema()
@@ -173,9 +180,11 @@ def _unknown_conditional_keys(err: jsonschema.ValidationError, prefix: str) -> I
     condition = ""
     for branch in err.schema.get("allOf", []):
         (field, test), *_ = branch["if"]["properties"].items()
-        if isinstance(err.instance, dict) and err.instance.get(field) == test["const"]:
+        if isinstance(err.instance, dict) and err.instance.get(field) in _branch_values(test):
             allowed |= set(_resolve(root, branch["then"]).get("properties", {}))
-            condition = f" for {field} {test['const']!r}"
+            condition = f" for {field} {err.instance[field]!r}"
+    if not condition:
+        return  # the discriminator is missing or invalid: its own error says so
     for name in sorted(set(err.instance) - allowed):
         yield f"{prefix}{name}: unknown key{condition} (allowed: {', '.join(sorted(allowed))})"
 
@@ -235,6 +244,11 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
         fit = method["fit"]
         if fit["lr_min"] > fit["lr"]:
             yield f"methods.{name}.fit.lr_min: {fit['lr_min']} is larger than lr {fit['lr']}"
+        if method["regulariser"]["type"] == "cnn_prior" and fit["tile"] > 0:
+            yield (
+                f"methods.{name}.fit.tile: the cnn_prior regulariser sees the whole image; "
+                f"use tile 0, not {fit['tile']}"
+            )
     demo = params["datasets"].get("demo")
     if demo is not None:
         if isinstance(demo["scenes"], list):

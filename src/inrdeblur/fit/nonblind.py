@@ -9,25 +9,70 @@ the latent inside the margin. The operator is any :class:`~inrdeblur.blur.operat
 
     minimise_theta  mean((A f_theta - y)^2) + weight * R(f_theta)
 
-with Adam and a cosine learning-rate schedule, one step per iteration on the whole image.
+with Adam and a cosine learning-rate schedule stepped once per Adam step.
+
+Tiling (``fit.tile`` > 0, the patch scheme of the reference, ``icb_spec.md`` §1 and §6.4):
+the blurry image is cut into tiles of at most ``tile`` x ``tile`` px (:func:`split_tiles`),
+and each Adam step fits one tile, in a fixed row-major cycle: the INR is evaluated only on
+the latent window that tile reads (the tile grown by the operator's margin, at most
+``(tile + S - 1)^2`` points), with the *global* latent coordinates of those pixels, so the
+tiles share one INR and one coordinate grid and there are no seams. The data term is the
+mean over the tile and the TV the mean over its latent window, as in the reference; one
+epoch is ``len(tiles)`` iterations. The final estimate is rendered tile by tile too.
+``tile: 0``, or a tile at least as large as the image, is the whole-image fit.
+
+Checkpoints (``checkpoint_every`` > 0 and a ``checkpoint_path``): every so many
+iterations the model, optimiser, schedule, gradient scaler, RNG states, iteration and the
+trace so far are written atomically; a fit started with an existing checkpoint resumes
+from it and ends with the same estimate and trace as an uninterrupted run (bit-identical
+on the CPU with the same thread count). The checkpoint records a fingerprint of the
+recipe, seed, blurry image and operator geometry; resuming a different fit is an error.
+
+Mixed precision (``fit.amp``, CUDA only): the INR forward runs under
+``torch.autocast(float16)`` with a gradient scaler; the operator, the loss, the TV and the
+final rendering stay in float32. On the CPU ``amp`` is ignored and the fit is float32.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import hashlib
+import json
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
+from inrdeblur.blur.icb import ICBBlur
 from inrdeblur.blur.operator import BlurOperator
-from inrdeblur.fit.regularisers import coordinate_tv
+from inrdeblur.blur.pwb import PWBBlur
+from inrdeblur.blur.uniform import UniformBlur, convolve
+from inrdeblur.fileio import atomic_path
+from inrdeblur.fit.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
+from inrdeblur.fit.regularisers import coordinate_tv, has_coordinate_gradients
 from inrdeblur.inr import build_inr
 
 TRACE_COLUMNS = ("iteration", "loss", "data_loss", "reg_loss", "psnr", "lr", "seconds")
+#: autocast dtype of the INR forward under ``fit.amp`` (float16 keeps 11 mantissa bits,
+#: which sine layers with omega_0 = 30 need; bfloat16's 8 are too few)
+AMP_DTYPE = torch.float16
+#: version of the checkpoint layout written by :func:`fit_nonblind`
+CHECKPOINT_FORMAT = 1
+#: recipe keys that do not change the fit's result, left out of the checkpoint fingerprint
+FINGERPRINT_IGNORES = ("checkpoint_every",)
+
+
+class CheckpointError(ValueError):
+    """A fit checkpoint is unreadable or belongs to a different fit."""
 
 
 @dataclass
@@ -37,10 +82,14 @@ class FitResult:
     Attributes:
         estimate: (H, W, 3) float32 sharp estimate (unclipped INR output).
         trace: one dict per iteration with :data:`TRACE_COLUMNS`.
-        time_s: wall time of the optimisation (model build to final render), seconds.
+        time_s: wall time of the optimisation (model build to final render), seconds;
+            after a resume, the time up to the checkpoint plus this run's.
         size_mb: bytes of trainable parameters and buffers / 2**20.
         n_parameters: number of trainable parameters.
         device: the torch device used.
+        extra: ``tiles`` (number of tiles), ``tile_shape`` (largest output tile, px),
+            ``points_per_step`` (largest latent window, INR points), ``amp`` (whether mixed
+            precision was used), ``resumed_from`` (iteration of the checkpoint, 0 if none).
     """
 
     estimate: np.ndarray
@@ -81,6 +130,215 @@ def psnr_torch(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
+# -- tiling ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Output rows ``row0:row1`` and columns ``col0:col1`` of the blurry image, px."""
+
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.row1 - self.row0, self.col1 - self.col0
+
+    def latent_window(self, margin: tuple[int, int, int, int]) -> tuple[slice, slice]:
+        """Latent rows and columns the operator reads for this tile (global latent indices):
+        the tile grown by the ``(top, bottom, left, right)`` margin."""
+        top, bottom, left, right = margin
+        return (
+            slice(self.row0, self.row1 + top + bottom),
+            slice(self.col0, self.col1 + left + right),
+        )
+
+    def estimate_window(self, margin: tuple[int, int, int, int]) -> tuple[slice, slice]:
+        """Latent rows and columns of this tile's own pixels (its part of the estimate)."""
+        top, _, left, _ = margin
+        return (
+            slice(self.row0 + top, self.row1 + top),
+            slice(self.col0 + left, self.col1 + left),
+        )
+
+
+def split_tiles(image_shape: tuple[int, int], tile: int) -> list[Tile]:
+    """Cut an (H, W) image into ``ceil(H / tile) x ceil(W / tile)`` tiles, row-major.
+
+    Tile sides along an axis differ by at most 1 px and never exceed ``tile``; when
+    ``tile`` divides H and W they are exactly ``tile`` (the reference's patches; it drops
+    the remainder where ``tile`` does not divide, this shares it out). ``tile`` 0 gives one
+    tile, the whole image.
+    """
+    height, width = image_shape
+    if tile <= 0:
+        return [Tile(0, height, 0, width)]
+
+    def bounds(n: int) -> list[int]:
+        parts = math.ceil(n / tile)
+        return [k * n // parts for k in range(parts + 1)]
+
+    rows, cols = bounds(height), bounds(width)
+    return [
+        Tile(r0, r1, c0, c1)
+        for r0, r1 in zip(rows[:-1], rows[1:], strict=True)
+        for c0, c1 in zip(cols[:-1], cols[1:], strict=True)
+    ]
+
+
+class TiledOperator:
+    """A blur operator applied to one output tile at a time.
+
+    ``tiled(tile, window)`` maps the latent ``window`` of ``tile`` (B, C, h + top + bottom,
+    w + left + right), ``h, w = tile.shape``, to the (B, C, h, w) blurry tile, exactly
+    ``operator(latent)[..., tile rows, tile cols]`` for the full latent. Per operator:
+
+    - the whole image: the operator itself;
+    - an operator with a ``crop(row0, row1, col0, col1)`` method: the operator it returns
+      (the interface the blur models may provide; it takes precedence);
+    - :class:`UniformBlur`: the 'valid' convolution of the window;
+    - :class:`ICBBlur` / :class:`PWBBlur` with a tile of at least S x S px: an operator of
+      the same model on the tile, built from the cropped mattes / per-pixel offsets
+      (cached per tile: together one more copy of the mattes or offsets);
+    - anything else (or a tile smaller than S): the window zero-padded to the full latent,
+      blurred by the full operator and cropped. Exact for any operator, because output
+      pixels read only their own window, but it costs a full-image blur per step.
+    """
+
+    def __init__(self, operator: BlurOperator):
+        self.operator = operator
+        self._windows: dict[Tile, Callable[[torch.Tensor], torch.Tensor]] = {}
+
+    def __call__(self, tile: Tile, window: torch.Tensor) -> torch.Tensor:
+        return self.window_operator(tile)(window)
+
+    def window_operator(self, tile: Tile) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The map latent window -> blurry tile (built once per tile)."""
+        if tile not in self._windows:
+            self._windows[tile] = self._build(tile)
+        return self._windows[tile]
+
+    def _build(self, tile: Tile) -> Callable[[torch.Tensor], torch.Tensor]:
+        op = self.operator
+        if tile.shape == op.image_shape:
+            return op
+        crop = getattr(op, "crop", None)
+        if callable(crop):
+            return crop(tile.row0, tile.row1, tile.col0, tile.col1)
+        if isinstance(op, UniformBlur):
+            return lambda window: convolve(window, op.kernel.to(window.dtype), "valid")
+        rows = slice(tile.row0, tile.row1)
+        cols = slice(tile.col0, tile.col1)
+        if isinstance(op, ICBBlur) and min(tile.shape) >= op.support:
+            return ICBBlur(
+                op.kernels,
+                op.mattes[:, rows, cols],
+                op.depth_bins.cpu().numpy(),
+                op.layer_depths.cpu().numpy(),
+                method=op.method,
+                tile=op.tile,
+                layer_chunk=op.layer_chunk,
+            )
+        if isinstance(op, PWBBlur) and min(tile.shape) >= op.support:
+            return PWBBlur(
+                op.offsets(tile.row0, tile.row1)[:, :, cols],
+                support=op.support,
+                chunk_rows=op.chunk_rows,
+                chunk_mb=op.chunk_mb,
+            )
+        return lambda window: self._embedded(tile, window)
+
+    def _embedded(self, tile: Tile, window: torch.Tensor) -> torch.Tensor:
+        lat_h, lat_w = self.operator.latent_shape
+        rows, cols = tile.latent_window(self.operator.margin)
+        full = F.pad(window, (cols.start, lat_w - cols.stop, rows.start, lat_h - rows.stop))
+        return self.operator(full)[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
+
+
+# -- checkpoints ----------------------------------------------------------------------
+
+
+def fit_fingerprint(
+    blurry: np.ndarray, operator: BlurOperator, recipe: dict[str, Any], seed: int
+) -> dict[str, Any]:
+    """What identifies a fit: recipe hash (without :data:`FINGERPRINT_IGNORES`), seed, the
+    blurry image's shape, dtype and SHA-256, and the operator's model and margin."""
+    recipe = copy.deepcopy(recipe)
+    for key in FINGERPRINT_IGNORES:
+        recipe.get("fit", {}).pop(key, None)
+    recipe_json = json.dumps(recipe, sort_keys=True, default=str)
+    data = np.ascontiguousarray(blurry)
+    return {
+        "recipe_sha256": hashlib.sha256(recipe_json.encode()).hexdigest(),
+        "seed": int(seed),
+        "blurry_shape": [int(n) for n in data.shape],
+        "blurry_dtype": str(data.dtype),
+        "blurry_sha256": hashlib.sha256(data.tobytes()).hexdigest(),
+        "operator": str(operator.model),
+        "margin": [int(m) for m in operator.margin],
+    }
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """``torch.save`` ``state`` to ``path`` atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """Read a fit checkpoint (tensors on the CPU) and check it belongs to ``fingerprint``.
+
+    Raises:
+        CheckpointError: unreadable, of another format, or of a different fit; the message
+            names the file and what differs.
+    """
+    path = Path(path)
+    hint = "delete it to start the fit afresh"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and torch errors alike
+        raise CheckpointError(f"{path}: not a readable fit checkpoint ({err}); {hint}") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(
+            f"{path}: checkpoint format {found!r}, this version writes {CHECKPOINT_FORMAT}; {hint}"
+        )
+    saved = state.get("fingerprint", {})
+    diffs = [
+        f"{key} {saved.get(key)!r} in the checkpoint, {value!r} now"
+        for key, value in fingerprint.items()
+        if saved.get(key) != value
+    ]
+    if diffs:
+        raise CheckpointError(f"{path}: checkpoint of a different fit ({'; '.join(diffs)}); {hint}")
+    return state
+
+
+def _trace_tensor(trace: list[dict[str, float]]) -> torch.Tensor:
+    rows = [[float(row[c]) for c in TRACE_COLUMNS] for row in trace]
+    return torch.tensor(rows, dtype=torch.float64).reshape(-1, len(TRACE_COLUMNS))
+
+
+def _trace_rows(values: torch.Tensor) -> list[dict[str, float]]:
+    rows = []
+    for row in values.tolist():
+        record = dict(zip(TRACE_COLUMNS, row, strict=True))
+        record["iteration"] = int(record["iteration"])
+        rows.append(record)
+    return rows
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name}: must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+# -- the fit --------------------------------------------------------------------------
+
+
 def fit_nonblind(
     blurry: np.ndarray,
     operator: BlurOperator,
@@ -89,6 +347,10 @@ def fit_nonblind(
     sharp: np.ndarray | None = None,
     progress: bool = True,
     description: str = "fit",
+    *,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    on_iteration: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Fit the INR of ``recipe`` to ``blurry`` under the known blur ``operator``.
 
@@ -96,60 +358,161 @@ def fit_nonblind(
         blurry: (H, W, 3) float in [0, 1], the observation.
         operator: the blur, with ``operator.image_shape == (H, W)``.
         recipe: a validated method recipe (``inr``, ``regulariser``, ``fit`` sections).
+            ``fit`` keys read here beyond the schema's required ones, with their defaults:
+            ``tile`` (0: whole image; else output tile side, px) and ``amp`` (True; CUDA
+            only).
         seed: torch seed of the initialisation.
         sharp: (H, W, 3) ground truth, used only to trace PSNR; never in the loss.
         progress: show a tqdm progress bar on stderr.
+        description: the bar's label and the prefix of error messages.
+        checkpoint_path: where checkpoints are written every ``checkpoint_every``
+            iterations; when the file exists, the fit resumes from it
+            (:class:`CheckpointError` when it belongs to another fit). The caller deletes
+            it once the results are safe.
+        checkpoint_every: iterations between checkpoints, 0 for none. Not a recipe key:
+            it does not change the result, so changing it must not invalidate caches.
+        on_iteration: called with each trace row after the iteration (and its checkpoint,
+            if any); an exception it raises stops the fit.
+
+    Trace: ``loss``, ``data_loss`` and ``reg_loss`` are those of the step's tile (the
+    whole image without tiling). ``psnr`` is that of the step's latent estimate; with
+    tiles, of the estimate assembled from every tile as rendered at its latest step (NaN
+    until every tile has been fitted once). ``seconds`` counts from the first run's start.
     """
     fit_cfg = recipe["fit"]
     reg_cfg = recipe["regulariser"]
     device = resolve_device(fit_cfg["device"])
+    iterations = int(fit_cfg["iterations"])
+    checkpoint_every = _non_negative_int(checkpoint_every, "checkpoint_every")
+    tiles = split_tiles(blurry.shape[:2], _non_negative_int(fit_cfg.get("tile", 0), "fit.tile"))
+    use_amp = bool(fit_cfg.get("amp", True)) and device.type == "cuda"
     height, width = blurry.shape[:2]
     if operator.image_shape != (height, width):
         raise ValueError(
             f"{description}: blur operator for {operator.image_shape} images, "
             f"blurry image is {(height, width)}"
         )
-    top, _, left, _ = operator.margin
+    margin = operator.margin
+    top, _, left, _ = margin
     lat_h, lat_w = operator.latent_shape
     pitch = (2.0 / max(lat_w - 1, 1), 2.0 / max(lat_h - 1, 1))
+    whole = len(tiles) == 1
+    fingerprint = fit_fingerprint(blurry, operator, recipe, seed)
 
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model = build_inr(recipe["inr"], out_features=blurry.shape[2]).to(device)
+    model = build_inr(
+        recipe["inr"], out_features=blurry.shape[2], latent_shape=(lat_h, lat_w), device=device
+    ).to(device)
     y = torch.from_numpy(np.ascontiguousarray(blurry.transpose(2, 0, 1)))[None].to(device)
     operator = operator.float().to(device)
+    tiled = TiledOperator(operator)
     x_true = None
     if sharp is not None:
         x_true = torch.from_numpy(np.ascontiguousarray(sharp.transpose(2, 0, 1)))[None].to(device)
     coords = coordinate_grid(lat_h, lat_w, device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=fit_cfg["lr"])
+    grid = coords.view(lat_h, lat_w, 2)
+    regulariser = reg_cfg["type"]
+    weight = float(reg_cfg.get("weight", 0.0))
+    prior: CNNPrior | None = None
+    penalty: ReferenceRandomCNNPenalty | None = None
+    groups = [{"params": list(model.parameters()), "lr": fit_cfg["lr"]}]
+    if regulariser == "cnn_prior":
+        if not whole:
+            raise ValueError(
+                f"{description}: the cnn_prior regulariser needs the whole image (fit.tile: 0)"
+            )
+        prior = CNNPrior(
+            channels=blurry.shape[2],
+            mix_start=reg_cfg["mix_start"],
+            warmup_iterations=round(reg_cfg["warmup_fraction"] * iterations),
+        ).to(device)
+        groups.append({"params": list(prior.parameters()), "lr": reg_cfg["lr"]})
+    elif regulariser == "reference_random_cnn" and weight > 0:
+        penalty = ReferenceRandomCNNPenalty(channels=blurry.shape[2]).to(device)
+    optimiser = torch.optim.Adam(groups)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimiser, T_max=fit_cfg["iterations"], eta_min=fit_cfg["lr_min"]
+        optimiser, T_max=iterations, eta_min=fit_cfg["lr_min"]
     )
-    use_tv = reg_cfg["type"] == "tv" and reg_cfg["weight"] > 0
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    tv = regulariser == "tv" and weight > 0
+    use_tv = tv and has_coordinate_gradients(model)
+    use_fd_tv = (regulariser == "filter" and weight > 0) or (tv and not use_tv)
 
-    def render(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = model(points)
-        latent = out.reshape(lat_h, lat_w, -1).permute(2, 0, 1)[None]
-        return out, latent
+    def render(
+        points: torch.Tensor, shape: tuple[int, int], amp: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """INR at (N, 2) points -> (N, C) float32 and the (1, C, *shape) image."""
+        autocast = torch.autocast(device.type, dtype=AMP_DTYPE) if amp else contextlib.nullcontext()
+        with autocast:
+            out = model(points)
+        out = out.float()
+        image = out.reshape(*shape, -1).permute(2, 0, 1)[None]
+        return out, prior(image) if prior is not None else image
 
     trace: list[dict[str, float]] = []
+    tile_sse = [math.nan] * len(tiles)  # squared error of each tile's latest estimate
+    first, seconds_before = 0, 0.0
+    if checkpoint_path is not None and Path(checkpoint_path).is_file():
+        state = load_checkpoint(checkpoint_path, fingerprint)
+        model.load_state_dict(state["model"])
+        for module, key in ((prior, "prior"), (penalty, "penalty")):
+            if module is not None:
+                module.load_state_dict(state[key])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        trace = _trace_rows(state["trace"])
+        tile_sse = [float(v) for v in state["tile_sse"].tolist()]
+        first, seconds_before = int(state["iteration"]), float(state["seconds"])
+
     bar = tqdm(
-        range(fit_cfg["iterations"]), desc=description, disable=not progress, mininterval=1.0
+        range(first, iterations),
+        desc=description,
+        disable=not progress,
+        mininterval=1.0,
+        initial=first,
+        total=iterations,
     )
     for it in bar:
-        points = coords.requires_grad_(use_tv)
-        out, latent = render(points)
-        data_loss = torch.mean((operator(latent) - y) ** 2)
-        reg_loss = coordinate_tv(out, points, pitch) if use_tv else torch.zeros((), device=device)
-        loss = data_loss + reg_cfg["weight"] * reg_loss
+        index = it % len(tiles)
+        tile = tiles[index]
+        rows, cols = tile.latent_window(margin)
+        points = coords if whole else grid[rows, cols].reshape(-1, 2)
+        points = points.detach().requires_grad_(use_tv)
+        out, latent = render(points, (rows.stop - rows.start, cols.stop - cols.start), use_amp)
+        target = y if whole else y[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
+        data_loss = torch.mean((tiled(tile, latent) - target) ** 2)
+        if use_tv:
+            reg_loss = coordinate_tv(out, points, pitch)
+        elif use_fd_tv:
+            reg_loss = finite_difference_tv(latent)
+        elif penalty is not None:
+            reg_loss = penalty(latent)
+        else:
+            reg_loss = torch.zeros((), device=device)
+        loss = data_loss + weight * reg_loss
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if fit_cfg["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
         lr = optimiser.param_groups[0]["lr"]
-        optimiser.step()
+        if scaler is None:
+            loss.backward()
+            if fit_cfg["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
+            optimiser.step()
+        else:
+            scaler.scale(loss).backward()
+            if fit_cfg["grad_clip"] > 0:
+                scaler.unscale_(optimiser)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
+            scaler.step(optimiser)
+            scaler.update()
         schedule.step()
+        if prior is not None:
+            prior.step()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{description}: loss became {loss.item()} at iteration {it}")
         row = {
@@ -159,25 +522,76 @@ def fit_nonblind(
             "reg_loss": reg_loss.item(),
             "psnr": math.nan,
             "lr": lr,
-            "seconds": time.perf_counter() - start,
+            "seconds": seconds_before + time.perf_counter() - start,
         }
         if x_true is not None:
-            crop = latent.detach()[..., top : top + height, left : left + width]
-            row["psnr"] = psnr_torch(crop, x_true)
+            th, tw = tile.shape
+            crop = latent.detach()[..., top : top + th, left : left + tw]
+            if whole:
+                row["psnr"] = psnr_torch(crop, x_true)
+            else:
+                truth = x_true[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
+                tile_sse[index] = torch.sum((crop.clamp(0, 1) - truth) ** 2).item()
+                mse = math.fsum(tile_sse) / x_true.numel()
+                row["psnr"] = math.inf if mse == 0 else -10.0 * math.log10(mse)
             bar.set_postfix(psnr=f"{row['psnr']:.2f}", refresh=False)
         trace.append(row)
+        if checkpoint_path is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "fingerprint": fingerprint,
+                    "iteration": it + 1,
+                    "seconds": row["seconds"],
+                    "model": model.state_dict(),
+                    "prior": prior.state_dict() if prior is not None else None,
+                    "penalty": penalty.state_dict() if penalty is not None else None,
+                    "optimiser": optimiser.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else None,
+                    "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                    "trace": _trace_tensor(trace),
+                    "tile_sse": torch.tensor(tile_sse, dtype=torch.float64),
+                },
+            )
+        if on_iteration is not None:
+            on_iteration(row)
+    bar.close()
     with torch.no_grad():
-        _, latent = render(coords.detach().requires_grad_(False))
-        estimate = latent[0, :, top : top + height, left : left + width]
+        if whole:
+            _, latent = render(coords, (lat_h, lat_w), False)
+            estimate = latent[0, :, top : top + height, left : left + width]
+        else:
+            estimate = torch.empty((blurry.shape[2], height, width), device=device)
+            for tile in tiles:
+                rows, cols = tile.estimate_window(margin)
+                _, part = render(grid[rows, cols].reshape(-1, 2), tile.shape, False)
+                estimate[:, tile.row0 : tile.row1, tile.col0 : tile.col1] = part[0]
         estimate = estimate.permute(1, 2, 0).float().cpu().numpy()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    elapsed = time.perf_counter() - start
+    elapsed = seconds_before + time.perf_counter() - start
+    windows = [tile.latent_window(margin) for tile in tiles]
     return FitResult(
         estimate=np.ascontiguousarray(estimate, dtype=np.float32),
         trace=trace,
         time_s=elapsed,
-        size_mb=model_size_mb(model),
-        n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        size_mb=sum(model_size_mb(m) for m in (model, prior) if m is not None),
+        n_parameters=sum(
+            p.numel()
+            for m in (model, prior)
+            if m is not None
+            for p in m.parameters()
+            if p.requires_grad
+        ),
         device=str(device),
+        extra={
+            "tiles": len(tiles),
+            "tile_shape": [max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)],
+            "points_per_step": max((r.stop - r.start) * (c.stop - c.start) for r, c in windows),
+            "amp": use_amp,
+            "resumed_from": first,
+        },
     )

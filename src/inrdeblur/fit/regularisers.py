@@ -1,4 +1,16 @@
-"""Image priors for INR fits.
+"""Image priors for INR fits: which one a recipe selects, and the autograd TV.
+
+Types (``methods.<m>.regulariser.type``):
+
+- ``tv``: :func:`coordinate_tv` below, for INRs whose output is differentiable with respect
+  to the coordinates; for the others (the tiny-cuda-nn hash grid, a dictionary field with
+  nearest sampling) the finite-difference TV of the rendered latent, in the same units.
+- ``filter``: the finite-difference TV (:func:`inrdeblur.fit.priors.finite_difference_tv`).
+- ``cnn_prior``: a deep-image-prior reparameterisation, image = CNN(INR), the CNN trained
+  jointly (:class:`inrdeblur.fit.priors.CNNPrior`).
+- ``reference_random_cnn``: the reference code's frozen random-CNN penalty, kept only to
+  reproduce published numbers (:class:`inrdeblur.fit.priors.ReferenceRandomCNNPenalty`).
+- ``none``: the data term alone.
 
 ``tv`` is the L1 norm of the INR's spatial gradient, taken by automatic differentiation
 with respect to the input coordinates (so it sees the continuous field, not just pixel
@@ -13,7 +25,14 @@ from __future__ import annotations
 
 import torch
 
-REGULARISERS = ("tv", "none")
+REGULARISERS = ("tv", "filter", "cnn_prior", "reference_random_cnn", "none")
+
+
+def has_coordinate_gradients(model: torch.nn.Module) -> bool:
+    """False for INRs whose output has no (or a zero) gradient w.r.t. the coordinates."""
+    if getattr(model, "backend", None) == "tcnn":
+        return False
+    return getattr(model, "sample_mode", None) != "nearest"
 
 
 def coordinate_tv(

@@ -6,7 +6,22 @@ Outputs (all written atomically):
 - ``estimate.npz``: ``estimate`` (H, W, 3) float32, unclipped;
 - ``trace.csv``: per iteration ``iteration, loss, data_loss, reg_loss, psnr, lr, seconds``
   (``psnr`` against the sharp image, for monitoring only; it never enters the loss);
-- ``meta.json``: method, recipe, seeds, device, wall time, model size, package versions.
+- ``meta.json``: method, recipe, seeds, device, wall time, model size, package versions,
+  and how the fit ran (``tiles``, ``points_per_step``, ``amp``, ``resumed_from``).
+
+Checkpoints and requeued jobs: with ``checkpoint_every`` k > 0 (``inrdeblur fit
+--checkpoint-every``, 50 by default) the fit writes
+``checkpoint.pt`` beside these outputs (in the fit's folder) every k iterations, atomically,
+and deletes it once all four outputs are written. A fit that finds the file resumes from
+it, so a job killed at its time limit or preempted (SLURM ``--requeue``, or Snakemake's
+``--retries`` resubmitting the failed job) loses at most k iterations when it runs again
+and ends with the same estimate as an uninterrupted fit. Snakemake removes only the
+declared outputs of a failed job, so the checkpoint survives; it does not survive a
+``shadow:`` rule or a scratch folder that is wiped between attempts. A checkpoint of a
+different fit (other recipe, seed or blurry image) is an error that names the file:
+delete it to start afresh. ``meta.json`` keeps the SLURM job id of the run that finished
+and ``resumed_from``, the checkpoint's iteration; ``time_s`` adds up the runs' time up to
+their checkpoints (the work lost after the last checkpoint is not counted).
 """
 
 from __future__ import annotations
@@ -30,6 +45,8 @@ from inrdeblur.provenance import package_versions
 from inrdeblur.seeding import seed_from_string
 
 VERSIONED_PACKAGES = ("inrdeblur", "torch", "numpy", "scikit-image", "lpips")
+#: file name of the fit checkpoint, in the folder of the fit's outputs
+CHECKPOINT_NAME = "checkpoint.pt"
 INDEX_COLUMNS = (
     "dataset", "blur", "scene", "seed", "device", "time_s", "size_mb", "iterations",
     "final_loss", "final_psnr",
@@ -45,8 +62,15 @@ def run_fit(
     threads: int,
     outputs: dict[str, Path],
     progress: bool = True,
+    checkpoint_path: Path | None = None,
+    checkpoint_every: int = 0,
 ) -> dict[str, Any]:
-    """Fit ``recipe`` to the blurred scene and write the four fit outputs; return meta."""
+    """Fit ``recipe`` to the blurred scene and write the four fit outputs; return meta.
+
+    ``checkpoint_path`` (default: :data:`CHECKPOINT_NAME` beside ``outputs["meta"]``) is
+    where the fit checkpoints and resumes (see the module docstring); it is deleted once
+    the outputs are written; ``checkpoint_every`` iterations apart (0: no checkpoints).
+    """
     import torch
 
     torch.set_num_threads(max(1, threads))
@@ -60,6 +84,8 @@ def run_fit(
             f"{scene_path} {scene.sharp.shape}"
         )
     torch_seed = seed_from_string("fit", seed, scene.dataset, scene.id)
+    if checkpoint_path is None:
+        checkpoint_path = Path(outputs["meta"]).with_name(CHECKPOINT_NAME)
     result = fit_nonblind(
         blurred.blurry,
         blurred.operator(),
@@ -68,6 +94,8 @@ def run_fit(
         sharp=scene.sharp,
         progress=progress,
         description=f"{method} {scene.dataset}/{scene.id} seed{seed}",
+        checkpoint_path=checkpoint_path,
+        checkpoint_every=checkpoint_every,
     )
     write_png(outputs["estimate_png"], np.clip(result.estimate, 0.0, 1.0))
     write_npz(outputs["estimate_npz"], estimate=result.estimate)
@@ -90,12 +118,17 @@ def run_fit(
         "iterations": int(last["iteration"]),
         "final_loss": last["loss"],
         "final_psnr": last["psnr"],
+        "tiles": result.extra["tiles"],
+        "points_per_step": result.extra["points_per_step"],
+        "amp": result.extra["amp"],
+        "resumed_from": result.extra["resumed_from"],
         "started_at": started,
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "versions": package_versions(VERSIONED_PACKAGES, python=True),
     }
     write_json(outputs["meta"], meta)
+    Path(checkpoint_path).unlink(missing_ok=True)
     return meta
 
 
