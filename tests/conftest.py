@@ -10,6 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+#: reference data beside the checkout (``../shared``); CI has it, a user's clone does not
+LEVIN_DIR = REPO.parent / "shared" / "data" / "levin"
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import LEVIN_DIR
 from PIL import Image
 
 from inrdeblur.blur.kernels import (
@@ -17,7 +18,7 @@ from inrdeblur.blur.kernels import (
 )
 from inrdeblur.fileio import InputFileError
 
-LEVIN = Path("/work/shared/data/levin")
+LEVIN = LEVIN_DIR
 # Sizes documented in the dataset's README (square kernels, side in px).
 LEVIN_SIZES = [19, 17, 15, 27, 13, 21, 23, 23]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import LEVIN_DIR
 from scipy import ndimage
 
 from inrdeblur.blur import kernels
@@ -16,7 +17,7 @@ from inrdeblur.data.demo import make_scene
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError
 
-LEVIN_KERNELS = Path(__file__).resolve().parents[3] / "shared" / "data" / "levin" / "gt_kernels"
+LEVIN_KERNELS = LEVIN_DIR / "gt_kernels"
 
 
 def settings(**blur) -> dict:

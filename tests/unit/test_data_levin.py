@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import LEVIN_DIR
 from PIL import Image
 
 from inrdeblur.data import levin
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError
 
-LEVIN_ROOT = Path("/work/shared/data/levin")
+LEVIN_ROOT = LEVIN_DIR
 # README: "sizes 19,17,15,27,13,21,23,23 px"; spec: bounds 17, 15, 13, 27, 11, 19, 21, 21.
 README_KERNEL_SIZES = [19, 17, 15, 27, 13, 21, 23, 23]
 SPEC_SIZE_BOUNDS = [17, 15, 13, 27, 11, 19, 21, 21]

@@ -39,16 +39,17 @@ def test_demo_workflow_runs_through_the_slurm_profile(slurm_cluster, tmp_path):
 
     # Every fit ran as its own SLURM batch job with one GPU requested.
     job_ids = set()
-    for scene in ("astronaut", "motorcycle"):
-        for seed in (0, 1):
-            fit = project / f"results/fits/siren_tv/motion/demo/{scene}/seed{seed}"
-            meta = json.loads((fit / "meta.json").read_text())
-            assert meta["slurm_job_id"], meta
-            job_ids.add(meta["slurm_job_id"])
-    assert len(job_ids) == 4
+    for blur in ("motion", "parallax"):
+        for scene in ("astronaut", "motorcycle"):
+            for seed in (0, 1):
+                fit = project / f"results/fits/siren_tv/{blur}/demo/{scene}/seed{seed}"
+                meta = json.loads((fit / "meta.json").read_text())
+                assert meta["slurm_job_id"], meta
+                job_ids.add(meta["slurm_job_id"])
+    assert len(job_ids) == 8
     for job_id in job_ids:
         shown = slurm_cluster.run(["scontrol", "show", "job", job_id]).stdout
         assert "JobState=COMPLETED" in shown
         assert "gpu:1" in shown  # `gpu: 1` of the workflow profile became --gpus=1
     logs = list((project / ".snakemake" / "slurm_logs" / "rule_fit").rglob("*.log"))
-    assert len(logs) == 4  # slurm-keep-successful-logs from the profile
+    assert len(logs) == 8  # slurm-keep-successful-logs from the profile
