@@ -16,14 +16,7 @@ from inrdeblur.blur.uniform import convolve
 F = 100.0  # focal length in pixels of every test camera
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # The renderer runs many small tensor operations; on a loaded machine extra intra-op
-    # threads only add synchronisation. The result does not depend on the thread count.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def intrinsics(h: int, w: int) -> np.ndarray:

@@ -24,13 +24,7 @@ CPU = torch.device("cpu")
 SMALL = {"down": (4, 8, 8), "up": (4, 8, 8), "skip": (0, 2, 2)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small convolutions run faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ramp(a: float, b: float, height: int, width: int, channels: int = 3) -> torch.Tensor:

@@ -40,13 +40,7 @@ RECIPE = {
 SIZE, KERNEL = 24, 5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Bit-identical CPU results need a fixed thread count; give the old one back."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

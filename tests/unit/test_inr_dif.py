@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import fit_regression
 from scipy.fft import idct
 
 from inrdeblur.fit.nonblind import coordinate_grid
@@ -30,15 +31,6 @@ VARIANTS = {
     "grid": {"coeff_type": "grid", "basis_type": "grid"},
     "mlp": {"coeff_type": "mlp", "basis_type": "mlp"},
 }
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny networks run faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -298,7 +290,7 @@ def test_nearest_sampling_has_no_coordinate_gradient():
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_regression_fit_of_a_32x32_image(variant, one_thread):
+def test_regression_fit_of_a_32x32_image(variant, one_torch_thread):
     from skimage import data, transform
 
     image = transform.resize(data.astronaut()[30:230, 150:350], (32, 32), anti_aliasing=True)
@@ -315,15 +307,7 @@ def test_regression_fit_of_a_32x32_image(variant, one_thread):
         **VARIANTS[variant],
     )
     optimiser = torch.optim.Adam(field.parameters(), lr=2e-2 if variant == "grid" else 5e-3)
-    with torch.no_grad():
-        start = torch.mean((field(coords) - target) ** 2).item()
-    for _ in range(200):
-        loss = torch.mean((field(coords) - target) ** 2)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    with torch.no_grad():
-        end = torch.mean((field(coords) - target) ** 2).item()
+    start, end = fit_regression(field, coords, target, optimiser)
     assert end < 0.01 * start
     assert -10 * math.log10(end) > 30  # dB
 

@@ -40,13 +40,7 @@ RECIPE = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """CPU results depend on the thread count; pin it (and give it back afterwards)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_siren_initialisation_bounds_and_shapes():

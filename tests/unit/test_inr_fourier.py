@@ -7,21 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import fit_regression
 
 from inrdeblur.fit.nonblind import coordinate_grid, model_size_mb
 from inrdeblur.fit.regularisers import coordinate_tv
 from inrdeblur.inr.fourier import FourierFeatureMLP
 
 SMALL = {"n_frequencies": 16, "sigma": 3.0, "hidden_features": 32, "hidden_layers": 1}
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny networks run faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_shapes():
@@ -116,7 +108,7 @@ def test_same_seed_gives_the_same_network():
     assert not torch.allclose(outs[0], outs[2])
 
 
-def test_regression_fit_of_a_32x32_image(one_thread):
+def test_regression_fit_of_a_32x32_image(one_torch_thread):
     from skimage import data, transform
 
     image = transform.resize(data.astronaut()[30:230, 150:350], (32, 32), anti_aliasing=True)
@@ -125,15 +117,7 @@ def test_regression_fit_of_a_32x32_image(one_thread):
     torch.manual_seed(0)
     net = FourierFeatureMLP(n_frequencies=64, sigma=5.0, hidden_features=64, hidden_layers=2)
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
-    with torch.no_grad():
-        start = torch.mean((net(coords) - target) ** 2).item()
-    for _ in range(200):
-        loss = torch.mean((net(coords) - target) ** 2)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    with torch.no_grad():
-        end = torch.mean((net(coords) - target) ** 2).item()
+    start, end = fit_regression(net, coords, target, optimiser)
     assert end < 0.01 * start
     assert -10 * math.log10(end) > 30  # dB
 

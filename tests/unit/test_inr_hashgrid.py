@@ -391,17 +391,7 @@ def test_output_starts_near_mid_grey():
     assert out.std(dim=0).max() < 1e-3
 
 
-@pytest.fixture
-def one_thread():
-    """100 small steps: with other processes busy on a 2-core box, every OpenMP region of a
-    2-thread run can wait for a descheduled thread (seen: 1 s -> 12 s); one thread avoids it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_fit_smooth_image_reduces_mse(one_thread):
+def test_fit_smooth_image_reduces_mse(one_torch_thread):
     torch.manual_seed(0)
     side = 32
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")

@@ -19,12 +19,7 @@ from inrdeblur.fit.nonblind import fit_nonblind
 SIZE, KERNEL = 32, 7
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.interpolate import RegularGridInterpolator
 from scipy.ndimage import uniform_filter
 from scipy.signal import fftconvolve
@@ -28,13 +27,7 @@ from inrdeblur.metrics.aligned import (
 )
 from inrdeblur.metrics.fidelity import psnr, ssim
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _texture(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
