@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LEVIN_DIR
 from PIL import Image
+from support import LEVIN_DIR
 
 from inrdeblur.blur.kernels import (
     defocus_kernel,

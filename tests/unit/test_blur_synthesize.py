@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import LEVIN_DIR
 from scipy import ndimage
+from support import LEVIN_DIR
 
 from inrdeblur.blur import kernels
 from inrdeblur.blur.synthesize import BlurredImage, synthesize

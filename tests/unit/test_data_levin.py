@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LEVIN_DIR
 from PIL import Image
+from support import LEVIN_DIR
 
 from inrdeblur.data import levin
 from inrdeblur.data.scene import Scene

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import fit_regression
 from scipy.fft import idct
+from support import fit_regression
 
 from inrdeblur.fit.nonblind import coordinate_grid
 from inrdeblur.fit.regularisers import coordinate_tv

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import fit_regression
+from support import fit_regression
 
 from inrdeblur.fit.nonblind import coordinate_grid, model_size_mb
 from inrdeblur.fit.regularisers import coordinate_tv

@@ -1,0 +1,25 @@
+"""Helpers the test modules import (``from support import ...``); fixtures are in conftest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+#: reference data beside the checkout (``../shared``); CI has it, a user's clone does not
+LEVIN_DIR = REPO.parent / "shared" / "data" / "levin"
+
+
+def fit_regression(model, coords, target, optimiser, steps: int = 200) -> tuple[float, float]:
+    """Fit ``model(coords)`` to ``target`` by MSE for ``steps`` steps; (start, end) MSE."""
+    import torch
+
+    with torch.no_grad():
+        start = torch.mean((model(coords) - target) ** 2).item()
+    for _ in range(steps):
+        loss = torch.mean((model(coords) - target) ** 2)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        end = torch.mean((model(coords) - target) ** 2).item()
+    return start, end
