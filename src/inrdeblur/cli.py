@@ -58,11 +58,9 @@ def cmd_params_doc(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    if args.dataset != "demo":
-        raise ValueError(f"prepare: unknown dataset {args.dataset!r} (known: demo)")
-    from inrdeblur.data.demo import make_scene
+    from inrdeblur.data.prepare import prepare_scene
 
-    scene = make_scene(args.scene, size=int(args.settings["size"]))
+    scene = prepare_scene(args.dataset, args.scene, args.settings)
     scene.save(args.out)
     log.info("wrote %s", args.out)
 
@@ -114,6 +112,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         meta_path=args.meta,
         out=args.out,
         lpips=args.lpips,
+        aligned=args.aligned,
     )
 
 
@@ -226,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimate", type=Path, required=True, help="estimate.npz")
     p.add_argument("--meta", type=Path, required=True, help="meta.json of the fit")
     p.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--aligned",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="when to add the shift-aligned metrics (params: metrics.aligned)",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_evaluate)
 

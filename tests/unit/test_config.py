@@ -99,9 +99,9 @@ def test_blur_keys_depend_on_the_model(params):
     params["blurs"]["parallax"]["kernel_size"] = 15
     assert problems_of(params) == [
         "blurs.motion.blur_diff: unknown key for model 'uniform' (allowed: boundary, kernel, "
-        "kernel_path, kernel_size, model, noise_std, radius, seed, sigma)",
+        "kernel_path, kernel_size, model, noise_std, observation, radius, seed, sigma)",
         "blurs.parallax.kernel_size: unknown key for model 'icb' (allowed: blur_diff, "
-        "boundary, matte_sigma, max_layers, model, noise_std, seed, trajectory)",
+        "boundary, matte_sigma, max_layers, model, noise_std, observation, seed, trajectory)",
     ]
 
 

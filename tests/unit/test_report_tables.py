@@ -229,7 +229,16 @@ def test_metrics_json_structure(tmp_path: Path, summary: pd.DataFrame) -> None:
     methods = out["levin"]["uniform"]
     assert list(methods) == ["blurry input", "inr", "siren"]
     for leaf in methods.values():
-        assert list(leaf) == ["psnr", "ssim", "lpips", "time_s", "size_mb", "psnr_gain"]
+        assert list(leaf) == [
+            "psnr",
+            "ssim",
+            "lpips",
+            "time_s",
+            "size_mb",
+            "psnr_gain",
+            "psnr_aligned",
+            "ssim_aligned",
+        ]
     assert methods["siren"]["psnr"] == pytest.approx(29.5) and methods["siren"]["lpips"] == 0.1
     assert methods["inr"]["lpips"] is None
     assert methods["blurry input"]["time_s"] is None

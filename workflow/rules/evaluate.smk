@@ -1,5 +1,5 @@
 rule evaluate:
-    """PSNR, SSIM and LPIPS of one fit and of its blurry input."""
+    """PSNR, SSIM and LPIPS (and, per metrics.aligned, the shift-aligned metrics) of one fit and of its blurry input."""
     input:
         scene=layout.SCENE,
         blurred=layout.BLURRED,
@@ -17,11 +17,13 @@ rule evaluate:
         runtime=10,
     params:
         lpips=LPIPS_FLAG,
+        aligned=config["metrics"]["aligned"],
     message:
         "evaluate {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
     shell:
         "inrdeblur evaluate --scene {input.scene:q} --blurred {input.blurred:q}"
         " --estimate {input.estimate:q} --meta {input.meta:q} {params.lpips}"
+        " --aligned {params.aligned}"
         " --out {output:q} 2> {log:q}"
 
 

@@ -24,7 +24,13 @@ from inrdeblur.blur import kernels
 from inrdeblur.blur.factory import build_operator
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.trajectory import Trajectory, hand_shake
-from inrdeblur.data.scene import Scene, SceneError, read_trajectory, trajectory_arrays
+from inrdeblur.data.scene import (
+    Scene,
+    SceneError,
+    observed_part,
+    read_trajectory,
+    trajectory_arrays,
+)
 from inrdeblur.fileio import InputFileError, read_npz, write_npz
 from inrdeblur.seeding import seed_from_string
 
@@ -59,6 +65,15 @@ class BlurredImage:
             trajectory=self.trajectory,
             intrinsics=self.intrinsics,
         )
+
+    def target(self, sharp: np.ndarray) -> np.ndarray:
+        """The part of the scene's ``sharp`` image this observation shows.
+
+        The whole image, except for a 'valid' blur, whose blurry image is the centre of
+        the sharp image shrunk by the kernel's margin (``attrs["crop"]`` = top, left,
+        height, width).
+        """
+        return observed_part(sharp, self.attrs.get("crop"))
 
     def save(self, path: str | os.PathLike) -> None:
         arrays: dict[str, Any] = {"blurry": self.blurry.astype(np.float32)}
@@ -117,10 +132,20 @@ class BlurredImage:
         )
 
 
-def make_kernel(settings: dict[str, Any], seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """The kernel of a uniform blur (validated ``blurs.<name>`` settings) and its facts."""
+def make_kernel(
+    settings: dict[str, Any], seed: int, scene: Scene | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The kernel of a uniform blur (validated ``blurs.<name>`` settings) and its facts.
+
+    The 'scene' family is the true kernel of ``scene``.
+    """
     family = settings["kernel"]
     size = settings["kernel_size"]
+    if family == "scene":
+        if scene is None or scene.kernel is None:
+            where = f"scene {scene.dataset}/{scene.id}" if scene is not None else "no scene"
+            raise ValueError(f"kernel: 'scene', but {where} has no true kernel")
+        return scene.kernel, {"kernel_source": "scene"}
     if family == "random_motion":
         return kernels.random_motion_kernel(size, seed), {"kernel_seed": seed}
     if family == "gaussian":
@@ -166,16 +191,19 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
     Seeds of the kernel, the trajectory and the noise are derived from the blur's base
     seed, the blur name and the scene's dataset and id, so every image gets its own
     reproducible draw. The sharp image is extended beyond its border by
-    ``settings["boundary"]`` before the blur reads it.
+    ``settings["boundary"]`` before the blur reads it; with 'valid' it is not extended,
+    and the blurry image is the smaller part of the blur that sees only the sharp image
+    (``attrs["crop"]`` locates it). With ``observation: scene`` the scene's stored
+    blurry image is the observation: nothing is synthesized and no noise is added.
     """
     model = settings["model"]
     base = (blur_name, settings["seed"], scene.dataset, scene.id)
     noise_seed = seed_from_string("noise", *base)
-    facts: dict[str, Any] = {"noise_seed": noise_seed}
+    facts: dict[str, Any] = {}
     record: dict[str, Any] = {}
     start = time.perf_counter()
     if model == "uniform":
-        kernel, kernel_facts = make_kernel(settings, seed_from_string("kernel", *base))
+        kernel, kernel_facts = make_kernel(settings, seed_from_string("kernel", *base), scene)
         facts.update(kernel_facts)
         record["kernel"] = kernel
     else:
@@ -192,10 +220,20 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
             trajectory=blur_trajectory(scene, blur_name, settings, trajectory_seed),
             intrinsics=scene.intrinsics,
         )
+    where = f"blurs.{blur_name} on {scene.dataset}/{scene.id}"
+    valid = settings["boundary"] == "valid"
+    shape = scene.shape
+    if valid:
+        if model != "uniform":
+            raise ValueError(f"{where}: boundary 'valid' applies to uniform blurs only")
+        k_h, k_w = record["kernel"].shape
+        shape = (scene.shape[0] - k_h + 1, scene.shape[1] - k_w + 1)
+    if min(shape) < 1:
+        raise ValueError(f"{where}: the kernel is larger than the image {scene.shape}")
     try:
-        operator = build_operator(settings, scene.shape, **record)
+        operator = build_operator(settings, shape, **record)
     except ValueError as err:
-        raise ValueError(f"blurs.{blur_name} on {scene.dataset}/{scene.id}: {err}") from err
+        raise ValueError(f"{where}: {err}") from err
     top, bottom, left, right = operator.margin
     support = (top + bottom + 1, left + right + 1)
     if support[0] > scene.shape[0] or support[1] > scene.shape[1]:
@@ -203,14 +241,30 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
             f"blurs.{blur_name}: blur support {support[0]}x{support[1]} px is larger than the "
             f"image {scene.dataset}/{scene.id} ({scene.shape[0]}x{scene.shape[1]})"
         )
-    sharp = torch.from_numpy(np.ascontiguousarray(scene.sharp.transpose(2, 0, 1)))[None]
-    with torch.no_grad():
-        blurred = operator.double().blur(sharp.double(), settings["boundary"])
-    blurry = blurred[0].numpy().transpose(1, 2, 0)
+    target = scene.sharp
+    if valid:
+        facts["crop"] = [top, left, shape[0], shape[1]]
+        target = scene.sharp[top : top + shape[0], left : left + shape[1]]
+    if settings["observation"] == "scene":
+        if scene.blurry is None:
+            raise ValueError(
+                f"{where}: observation 'scene', but the scene has no stored blurry image"
+            )
+        blurry = scene.blurry.astype(np.float64)
+        facts["observation"] = "scene"
+    else:
+        sharp = torch.from_numpy(np.ascontiguousarray(scene.sharp.transpose(2, 0, 1)))[None]
+        with torch.no_grad():
+            if valid:
+                blurred = operator.double()(sharp.double())
+            else:
+                blurred = operator.double().blur(sharp.double(), settings["boundary"])
+        blurry = blurred[0].numpy().transpose(1, 2, 0)
+        rng = np.random.default_rng(noise_seed)
+        blurry = blurry + settings["noise_std"] * rng.standard_normal(blurry.shape)
+        facts.update(observation="synthesize", noise_seed=noise_seed)
     elapsed = time.perf_counter() - start
-    rng = np.random.default_rng(noise_seed)
-    blurry = blurry + settings["noise_std"] * rng.standard_normal(blurry.shape)
-    mse = float(np.mean((blurry - scene.sharp) ** 2))
+    mse = float(np.mean((blurry - target) ** 2))
     attrs = {
         "blur": blur_name,
         "model": model,

@@ -227,6 +227,16 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
     for name, blur in params["blurs"].items():
         if blur["model"] == "uniform":
             yield from _kernel_family_problems(f"blurs.{name}", blur)
+        elif blur["boundary"] == "valid":
+            yield (
+                f"blurs.{name}.boundary: 'valid' applies to uniform blurs only, not "
+                f"{blur['model']!r}"
+            )
+        if blur["observation"] == "scene" and blur["boundary"] == "valid":
+            yield (
+                f"blurs.{name}.boundary: 'valid' shrinks a synthesized image; a stored "
+                "blurry image (observation 'scene') keeps the sharp image's size"
+            )
     for i, name in enumerate(experiment["forward_models"]):
         blur = params["blurs"].get(name)
         key = f"experiment.forward_models[{i}]"
@@ -249,21 +259,14 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 f"methods.{name}.fit.tile: the cnn_prior regulariser sees the whole image; "
                 f"use tile 0, not {fit['tile']}"
             )
+    yield from _scene_id_problems(params["datasets"])
+    yield from _scene_data_problems(experiment, params["blurs"])
     demo = params["datasets"].get("demo")
     if demo is not None:
-        if isinstance(demo["scenes"], list):
-            from inrdeblur.data.demo import SCENE_IDS
-
-            for i, scene in enumerate(demo["scenes"]):
-                if scene not in SCENE_IDS:
-                    yield (
-                        f"datasets.demo.scenes[{i}]: unknown demo scene {scene!r} "
-                        f"(known: {', '.join(SCENE_IDS)})"
-                    )
         if "demo" in experiment["datasets"]:
             for name in experiment["blurs"]:
                 blur = params["blurs"].get(name, {})
-                if blur.get("model") != "uniform" or blur.get("kernel") == "measured":
+                if blur.get("model") != "uniform" or blur.get("kernel") in OWN_SIZE_FAMILIES:
                     continue
                 size = blur["kernel_size"]
                 if size >= demo["size"]:
@@ -274,12 +277,54 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
 
 
 FAMILY_KEYS = {"gaussian": ("sigma",), "defocus": ("radius",), "measured": ("kernel_path",)}
+#: kernel families whose kernels come with their own size (``kernel_size`` is not used)
+OWN_SIZE_FAMILIES = ("measured", "scene")
+
+
+def _scene_data_problems(experiment: dict[str, Any], blurs: dict[str, Any]) -> Iterator[str]:
+    """Blurs of the experiment that need scene data a listed dataset does not have."""
+    from inrdeblur.data.registry import WITH_BLURRY, WITH_KERNEL
+
+    for name in experiment["blurs"]:
+        blur = blurs.get(name)
+        if blur is None:
+            continue
+        for dataset in experiment["datasets"]:
+            if blur.get("kernel") == "scene" and blur["model"] == "uniform":
+                if dataset not in WITH_KERNEL:
+                    yield (
+                        f"blurs.{name}.kernel: 'scene' needs true kernels, which dataset "
+                        f"{dataset!r} does not have (datasets with them: {', '.join(WITH_KERNEL)})"
+                    )
+            if blur["observation"] == "scene" and dataset not in WITH_BLURRY:
+                yield (
+                    f"blurs.{name}.observation: 'scene' needs stored blurry images, which "
+                    f"dataset {dataset!r} does not have (datasets with them: "
+                    f"{', '.join(WITH_BLURRY)})"
+                )
+
+
+def _scene_id_problems(datasets: dict[str, Any]) -> Iterator[str]:
+    """Listed scene ids that the dataset's manifest does not have."""
+    from inrdeblur.data.registry import known_scene_ids
+
+    for dataset, settings in datasets.items():
+        if not isinstance(settings.get("scenes"), list):
+            continue
+        known = known_scene_ids(dataset)
+        for i, scene in enumerate(settings["scenes"]):
+            if scene not in known:
+                shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+                yield (
+                    f"datasets.{dataset}.scenes[{i}]: unknown {dataset} scene {scene!r} "
+                    f"(known: {shown})"
+                )
 
 
 def _kernel_family_problems(key: str, blur: dict[str, Any]) -> Iterator[str]:
     """Keys a uniform blur's kernel family needs, and keys it would silently ignore."""
     family = blur["kernel"]
-    if family != "measured" and blur["kernel_size"] % 2 == 0:
+    if family not in OWN_SIZE_FAMILIES and blur["kernel_size"] % 2 == 0:
         yield f"{key}.kernel_size: must be odd, got {blur['kernel_size']}"
     for other, keys in FAMILY_KEYS.items():
         for name in keys:

@@ -138,6 +138,18 @@ class Scene:
         return scene
 
 
+def observed_part(sharp: np.ndarray, crop: list[int] | None) -> np.ndarray:
+    """The part of ``sharp`` a blurred record shows: all of it, or ``crop``.
+
+    ``crop`` is a blurred record's ``attrs["crop"]``, ``[top, left, height, width]`` px,
+    set by a 'valid' blur, whose blurry image is smaller than the sharp image.
+    """
+    if crop is None:
+        return sharp
+    top, left, height, width = (int(v) for v in crop)
+    return sharp[top : top + height, left : left + width]
+
+
 def trajectory_arrays(trajectory: Trajectory) -> dict[str, np.ndarray]:
     """The ``poses``, ``timestamps`` and ``reference_index`` arrays of a record."""
     return {

@@ -78,10 +78,11 @@ def run_fit(
     t0 = time.perf_counter()
     scene = Scene.load(scene_path)
     blurred = BlurredImage.load(blurred_path)
-    if blurred.blurry.shape != scene.sharp.shape:
+    sharp = blurred.target(scene.sharp)
+    if blurred.blurry.shape != sharp.shape:
         raise ValueError(
             f"{blurred_path}: blurry image {blurred.blurry.shape} does not match the scene "
-            f"{scene_path} {scene.sharp.shape}"
+            f"{scene_path} {sharp.shape}"
         )
     torch_seed = seed_from_string("fit", seed, scene.dataset, scene.id)
     if checkpoint_path is None:
@@ -91,7 +92,7 @@ def run_fit(
         blurred.operator(),
         recipe,
         seed=torch_seed,
-        sharp=scene.sharp,
+        sharp=sharp,
         progress=progress,
         description=f"{method} {scene.dataset}/{scene.id} seed{seed}",
         checkpoint_path=checkpoint_path,

@@ -2,8 +2,16 @@
 
 Metrics are computed on [0, 1] images with data_range 1; the estimate is clipped to
 [0, 1] first (the image a user would see), the blurry input is clipped the same way for
-its reference row. The record is written to ``results/metrics/.../seed<k>.json`` with
-the keys of the input contract in :mod:`inrdeblur.report.tables`.
+its reference row. The reference is the part of the sharp image the blurry image shows
+(all of it, or the centre for a 'valid' blur).
+
+The shift-aligned PSNR and SSIM (:mod:`inrdeblur.metrics.aligned`, Levin's
+``comp_upto_shift``) follow the published protocol: the estimate is rounded to 8 bits, a
+gray scene (three equal channels) is compared on its gray channel (the estimate's
+channel mean), a colour one on MATLAB's Y channel.
+
+The record is written to ``results/metrics/.../seed<k>.json`` with the keys of the input
+contract in :mod:`inrdeblur.report.tables`.
 """
 
 from __future__ import annotations
@@ -16,7 +24,11 @@ import numpy as np
 from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_json, read_npz, write_json
+from inrdeblur.metrics.aligned import aligned_metrics, rgb_to_y
 from inrdeblur.metrics.fidelity import psnr, ssim
+
+#: Values of ``metrics.aligned``.
+ALIGNED_MODES = ("auto", "always", "never")
 
 
 def evaluate_fit(
@@ -26,22 +38,32 @@ def evaluate_fit(
     meta_path: Path,
     out: Path,
     lpips: bool = True,
+    aligned: str = "auto",
 ) -> dict[str, Any]:
-    """Compute PSNR, SSIM and LPIPS of one fit and of its blurry input; write the record."""
+    """Compute PSNR, SSIM and LPIPS of one fit and of its blurry input; write the record.
+
+    ``aligned`` (``metrics.aligned``): 'always', 'never', or 'auto' for blurs whose
+    observation is the scene's stored blurry image; then the record also holds
+    ``psnr_aligned``, ``ssim_aligned``, ``shift_aligned`` and the blurry input's
+    ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
+    """
+    if aligned not in ALIGNED_MODES:
+        raise ValueError(f"aligned must be one of {ALIGNED_MODES}, got {aligned!r}")
     scene = Scene.load(scene_path)
     blurred = BlurredImage.load(blurred_path)
     data = read_npz(estimate_path)
     if "estimate" not in data:
         raise InputFileError(f"{estimate_path}: missing array 'estimate'")
     estimate = data["estimate"]
-    if estimate.shape != scene.sharp.shape:
+    reference = blurred.target(scene.sharp)
+    if estimate.shape != reference.shape:
         raise InputFileError(
-            f"{estimate_path}: estimate shape {estimate.shape} != sharp {scene.sharp.shape}"
+            f"{estimate_path}: estimate shape {estimate.shape} != sharp {reference.shape}"
         )
     if not np.all(np.isfinite(estimate)):
         raise InputFileError(f"{estimate_path}: estimate has non-finite values")
     meta = read_json(meta_path)
-    sharp = scene.sharp.astype(np.float64)
+    sharp = reference.astype(np.float64)
     est = np.clip(estimate.astype(np.float64), 0.0, 1.0)
     blurry = np.clip(blurred.blurry.astype(np.float64), 0.0, 1.0)
 
@@ -73,5 +95,30 @@ def evaluate_fit(
         "iterations": int(meta["iterations"]),
         "device": meta["device"],
     }
+    observed = blurred.attrs.get("observation") == "scene"
+    if aligned == "always" or (aligned == "auto" and observed):
+        fit = protocol_aligned(est, sharp)
+        record.update(
+            psnr_aligned=fit["psnr"], ssim_aligned=fit["ssim"], shift_aligned=fit["shift"]
+        )
+        blurry_fit = protocol_aligned(blurry, sharp)
+        record.update(
+            psnr_aligned_blurry=blurry_fit["psnr"], ssim_aligned_blurry=blurry_fit["ssim"]
+        )
     write_json(out, record)
     return record
+
+
+def protocol_aligned(estimate: np.ndarray, sharp: np.ndarray) -> dict[str, Any]:
+    """:func:`aligned_metrics` as the published protocol applies it (module docstring).
+
+    Args:
+        estimate: (H, W, 3) float in [0, 1].
+        sharp: (H, W, 3) float in [0, 1], the reference.
+    """
+    quantised = np.round(np.clip(estimate, 0.0, 1.0) * 255.0) / 255.0
+    if np.array_equal(sharp[..., 0], sharp[..., 1]) and np.array_equal(
+        sharp[..., 0], sharp[..., 2]
+    ):
+        return aligned_metrics(quantised.mean(axis=2), sharp[..., 0])
+    return aligned_metrics(rgb_to_y(quantised), rgb_to_y(sharp))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import math
 import os
 import subprocess
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur import layout
+from inrdeblur.data.scene import observed_part
 from inrdeblur.fileio import InputFileError, encode_png, read_npz, write_text
 from inrdeblur.provenance import package_versions
 from inrdeblur.report.figures import FIGURE_CAPTIONS
@@ -122,9 +124,11 @@ def build_grid(
                     continue
                 seed = int(fits["seed"].min())
                 sharp = _load_image(layout.scene_path(dataset, scene, root), "sharp")
-                blurry = _load_image(
-                    layout.blurred_path(blur, dataset, scene, root), "blurry", sharp.shape
-                )
+                blurred_path = layout.blurred_path(blur, dataset, scene, root)
+                record = read_npz(blurred_path)
+                crop = json.loads(str(record["attrs"])).get("crop") if "attrs" in record else None
+                sharp = observed_part(sharp, crop)
+                blurry = _load_image(blurred_path, "blurry", sharp.shape)
                 estimates = {
                     method: np.clip(
                         _load_image(
@@ -212,6 +216,8 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
                 _time_decimals(row["time_s_mean"]) if _is_number(row["time_s_mean"]) else 0,
             ),
             "size": _mean_std(row["size_mb_mean"], row["size_mb_std"], 2),
+            "psnr_aligned": _mean_std(row["psnr_aligned_mean"], row["psnr_aligned_std"], 2),
+            "ssim_aligned": _mean_std(row["ssim_aligned_mean"], row["ssim_aligned_std"], 4),
             "lpips_missing": None,
         }
         if row["lpips_status"] == "ok":
@@ -431,6 +437,7 @@ def render_report(
         "versions": versions,
         "provenance_extra": {k: str(v) for k, v in extra.items()},
         "summary_rows": summary_rows,
+        "show_aligned": bool(summary["psnr_aligned_mean"].notna().any()),
         "lpips_reasons": lpips_reasons,
         "summary_notes": _summary_notes(summary),
         "forward_rows": _forward_model_rows(forward_models),

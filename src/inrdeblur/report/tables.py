@@ -15,6 +15,11 @@ lpips_status      str        ``"ok"`` or ``"missing: <reason>"``
 psnr_blurry,      float      blurry input vs sharp (identical for every method and
 ssim_blurry                  seed of a scene)
 lpips_blurry      float|null blurry input vs sharp
+psnr_aligned,     float|null shift-aligned PSNR/SSIM (:mod:`inrdeblur.metrics.aligned`) of
+ssim_aligned                 the estimate; optional, null or absent when not computed
+psnr_aligned_     float|null the same for the blurry input
+blurry, ssim_
+aligned_blurry
 time_s            float      fit wall time, seconds
 size_mb           float      model size, MB
 iterations        int        optimisation steps run
@@ -76,11 +81,24 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "size_mb",
     "iterations",
     "device",
+    "psnr_aligned",
+    "ssim_aligned",
+    "psnr_aligned_blurry",
+    "ssim_aligned_blurry",
 )
 #: Method name of the summary rows that score the blurry input itself.
 BLURRY_METHOD = "blurry input"
 #: Quantities summarised as ``<name>_mean`` and ``<name>_std`` in the summary table.
-SUMMARY_QUANTITIES: tuple[str, ...] = ("psnr", "ssim", "lpips", "time_s", "size_mb", "psnr_gain")
+SUMMARY_QUANTITIES: tuple[str, ...] = (
+    "psnr",
+    "ssim",
+    "lpips",
+    "time_s",
+    "size_mb",
+    "psnr_gain",
+    "psnr_aligned",
+    "ssim_aligned",
+)
 #: Columns of the summary table, in order.
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "dataset",
@@ -97,6 +115,8 @@ _STRING_COLUMNS = ("dataset", "blur", "method", "scene", "lpips_status", "device
 _INT_COLUMNS = ("seed", "iterations")
 _FINITE_COLUMNS = ("psnr", "ssim", "psnr_blurry", "ssim_blurry", "time_s", "size_mb")
 _OPTIONAL_COLUMNS = ("lpips", "lpips_blurry")
+#: Columns a record may omit (then NaN, as when null).
+_ABSENT_OK_COLUMNS = ("psnr_aligned", "ssim_aligned", "psnr_aligned_blurry", "ssim_aligned_blurry")
 #: Largest disagreement tolerated between two records' blurry-input metrics of one scene.
 _BLURRY_ATOL = 1e-6
 
@@ -110,7 +130,7 @@ def _describe(record: dict[str, Any], index: int) -> str:
 def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
     """Validate one record against the input contract; return it with only contract keys."""
     where = _describe(record, index)
-    missing = [k for k in METRIC_COLUMNS if k not in record]
+    missing = [k for k in METRIC_COLUMNS if k not in record and k not in _ABSENT_OK_COLUMNS]
     if missing:
         raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
     row: dict[str, Any] = {}
@@ -130,8 +150,8 @@ def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
         if not math.isfinite(value):
             raise ValueError(f"{where}: '{key}' must be finite, got {value!r}")
         row[key] = float(value)
-    for key in _OPTIONAL_COLUMNS:
-        value = record[key]
+    for key in (*_OPTIONAL_COLUMNS, *_ABSENT_OK_COLUMNS):
+        value = record.get(key)
         if value is None:
             row[key] = math.nan
         elif isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -219,7 +239,13 @@ def _check_metrics_frame(metrics: pd.DataFrame) -> None:
 
 def _blurry_row(dataset: str, blur: str, group: pd.DataFrame) -> dict[str, Any]:
     """Summary row of the blurry input: one value per scene, whatever the methods/seeds."""
-    columns = ["psnr_blurry", "ssim_blurry", "lpips_blurry"]
+    columns = [
+        "psnr_blurry",
+        "ssim_blurry",
+        "lpips_blurry",
+        "psnr_aligned_blurry",
+        "ssim_aligned_blurry",
+    ]
     for scene, per_scene in group.groupby("scene", sort=True):
         values = per_scene[columns].to_numpy(dtype=np.float64)
         same = np.isclose(values, values[0], rtol=0.0, atol=_BLURRY_ATOL, equal_nan=True)
@@ -239,7 +265,7 @@ def _blurry_row(dataset: str, blur: str, group: pd.DataFrame) -> dict[str, Any]:
         "n_seeds": 1,
         "n_fits": len(per_scene),
     }
-    for quantity in ("psnr", "ssim", "lpips"):
+    for quantity in ("psnr", "ssim", "lpips", "psnr_aligned", "ssim_aligned"):
         row[f"{quantity}_mean"], row[f"{quantity}_std"] = mean_std(
             per_scene[f"{quantity}_blurry"].to_numpy()
         )
@@ -303,8 +329,9 @@ def _json_float(value: Any) -> float | None:
 def metrics_json(summary: pd.DataFrame) -> dict[str, Any]:
     """Nested means for ``dvc metrics``: ``{dataset: {blur: {method: {...}}}}``.
 
-    Each leaf holds ``psnr``, ``ssim``, ``lpips``, ``time_s``, ``size_mb`` and
-    ``psnr_gain`` (the ``_mean`` columns); NaN becomes ``None`` (JSON null).
+    Each leaf holds the ``_mean`` column of every :data:`SUMMARY_QUANTITIES` (``psnr``,
+    ``ssim``, ``lpips``, ``time_s``, ``size_mb``, ``psnr_gain``, ``psnr_aligned``,
+    ``ssim_aligned``); NaN becomes ``None`` (JSON null).
     """
     out: dict[str, Any] = {}
     for row in summary.itertuples(index=False):
