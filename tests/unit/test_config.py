@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from inrdeblur.config import ParamsError, load_params, schema, schema_keys, validate_params
+from inrdeblur.config.params import dataset_settings
 
 
 @pytest.fixture()
@@ -162,6 +163,114 @@ def test_unknown_demo_scene(params):
     params["datasets"]["demo"]["scenes"] = ["astronaut", "lena"]
     (problem,) = problems_of(params)
     assert problem.startswith("datasets.demo.scenes[1]: unknown demo scene 'lena'")
+
+
+def test_dataset_sections_are_filled_with_their_defaults(params):
+    datasets = validate_params(params)["datasets"]
+    assert datasets["lai"] == {"root": "data/raw/lai", "scenes": "all", "verify": True}
+    assert datasets["gopro"] == {"root": "data/raw/gopro", "blur": "blur", "verify": False}
+    assert datasets["virtualcmb"] == {
+        "root": "data/raw/virtualcmb",
+        "scenes": "all",
+        "repair_depth": False,
+    }
+    assert datasets["realcmb"]["intrinsics_size"] == [1440, 1920]
+    assert "mirror" not in datasets["kodak"] and "max_side" not in datasets["kodak"]
+
+
+def test_dataset_options_are_checked(params):
+    params["datasets"]["kodak"] = {"max_side": 8, "mirror": ""}
+    params["datasets"]["realcmb"] = {"intrinsics_size": [1440], "repair_depth": "yes"}
+    assert problems_of(params) == [
+        "datasets.kodak.max_side: 8 is less than the minimum of 16",
+        "datasets.kodak.mirror: '' should be non-empty",
+        "datasets.realcmb.intrinsics_size: must be [height, width] (two integers >= 1) or "
+        "null, got [1440]",
+        "datasets.realcmb.repair_depth: expected boolean, got 'yes'",
+    ]
+    params["datasets"]["kodak"] = {"max_side": 16, "mirror": "file:///srv/kodak"}
+    params["datasets"]["realcmb"] = {"intrinsics_size": None}
+    validate_params(params)
+
+
+def test_indexed_scene_ids_are_checked_against_the_manifest(params):
+    params["datasets"]["virtualcmb"] = {"scenes": ["000", "982", "983"]}
+    params["datasets"]["realcmb"] = {"scenes": ["7"]}
+    assert problems_of(params) == [
+        "datasets.virtualcmb.scenes[2]: unknown virtualcmb scene '983' (known: 000, 001, 002, "
+        "003, 004, 005, 006, 007, ...)",
+        "datasets.realcmb.scenes[0]: unknown realcmb scene '7' (known: 00, 01, 02, 03, 04, 05, "
+        "06, 07, ...)",
+    ]
+
+
+def test_gopro_scenes_must_be_listed(params):
+    params["experiment"]["datasets"] = ["demo", "gopro"]
+    params["experiment"]["blurs"] = ["motion"]
+    params["experiment"]["forward_models"] = []
+    (problem,) = problems_of(params)
+    assert problem.startswith("datasets.gopro.scenes: required: gopro's scene ids come from")
+    params["datasets"]["gopro"] = {"scenes": "all"}
+    (problem,) = problems_of(params)
+    assert problem.startswith("datasets.gopro.scenes: must be a list of scene ids, got 'all'")
+    assert "'all' is not available" in problem
+    params["datasets"]["gopro"] = {"scenes": ["train.GOPR0372_07_00.000047", "GOPR0372/000047"]}
+    (problem,) = problems_of(params)
+    assert problem.startswith("datasets.gopro.scenes[1]: 'GOPR0372/000047' is not a scene id")
+    params["datasets"]["gopro"] = {"scenes": ["train.GOPR0372_07_00.000047", "train.000047"]}
+    (problem,) = problems_of(params)
+    assert problem.startswith("datasets.gopro.scenes[1]: pairs dataset: scene id 'train.000047'")
+    params["datasets"]["gopro"] = {"scenes": ["train.GOPR0372_07_00.000047"], "max_side": 64}
+    validate_params(params)
+
+
+def test_blurs_need_what_the_dataset_has(params):
+    params["experiment"]["datasets"] = ["kodak"]
+    params["experiment"]["blurs"] = ["motion", "parallax", "levin_stored"]
+    params["experiment"]["forward_models"] = []
+    problems = problems_of(params)
+    assert problems[0].startswith(
+        "blurs.parallax.model: 'icb' needs depth and intrinsics, which dataset 'kodak' does "
+        "not have (datasets with them: demo, virtualcmb, realcmb)"
+    )
+    assert problems[1].startswith("blurs.levin_stored.kernel: 'scene' needs true kernels")
+    assert problems[2].startswith(
+        "blurs.levin_stored.observation: 'scene' needs stored blurry images, which dataset "
+        "'kodak' does not have"
+    )
+    assert len(problems) == 3
+    params["experiment"]["datasets"] = ["lai", "virtualcmb"]
+    params["experiment"]["blurs"] = ["levin_stored"]
+    (problem,) = problems_of(params)
+    assert problem.startswith("blurs.levin_stored.kernel: 'scene' needs true kernels, which ")
+    assert "dataset 'virtualcmb'" in problem
+
+
+def test_max_side_must_leave_room_for_the_kernel(params):
+    params["datasets"]["kodak"] = {"max_side": 16}
+    params["experiment"]["datasets"] = ["kodak"]
+    params["experiment"]["blurs"] = ["motion"]
+    params["experiment"]["forward_models"] = []
+    params["blurs"]["motion"]["kernel_size"] = 17
+    assert problems_of(params) == [
+        "blurs.motion.kernel_size: 17 px is not smaller than datasets.kodak.max_side 16 px"
+    ]
+
+
+def test_one_dataset_section_validates_on_its_own():
+    assert dataset_settings("kodak", {"max_side": 64}) == {
+        "root": "data/raw/kodak",
+        "scenes": "all",
+        "verify": True,
+        "max_side": 64,
+    }
+    with pytest.raises(ParamsError) as info:
+        dataset_settings("kodak", {"verfy": False})
+    assert info.value.problems == [
+        "datasets.kodak.verfy: unknown key (allowed: max_side, mirror, root, scenes, verify)"
+    ]
+    with pytest.raises(ParamsError, match="datasets.imagenet: unknown dataset"):
+        dataset_settings("imagenet", {})
 
 
 def test_several_problems_are_all_reported(params):

@@ -1,10 +1,11 @@
-"""Tests for the dataset registry file ``inrdeblur/data/registry.yaml``, without its loader.
+"""Tests for the dataset registry file ``inrdeblur/data/registry.yaml`` and its loader.
 
 The manifest expansion below is a second, deliberately small implementation of the format
-documented at the top of the YAML file; the expected id counts come from the datasets'
-own descriptions (Levin 4 x 8, Lai 5 categories x 5 images x 4 kernels, Kodak 24,
-ParallaxICB README ``--id`` ranges 0-982 and 0-57), and the Levin hashes from the shared
-reference copy's SHA256SUMS.
+documented at the top of the YAML file, against which the loader
+(:mod:`inrdeblur.data.registry`) is checked; the expected id counts come from the
+datasets' own descriptions (Levin 4 x 8, Lai 5 categories x 5 images x 4 kernels, Kodak
+24, ParallaxICB README ``--id`` ranges 0-982 and 0-57), and the Levin hashes from the
+shared reference copy's SHA256SUMS.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 from support import LEVIN_DIR
 
 from inrdeblur.data import demo, kodak, lai, levin
+from inrdeblur.data import registry as loader
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -78,12 +80,16 @@ def expand_manifest(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     return out
 
 
-@pytest.fixture(scope="module")
-def registry() -> dict[str, Any]:
+def _read_file() -> dict[str, Any]:
     text = (importlib.resources.files("inrdeblur.data") / "registry.yaml").read_text("utf-8")
     data = yaml.safe_load(text)
     assert isinstance(data, dict)
     return data
+
+
+@pytest.fixture(scope="module")
+def registry() -> dict[str, Any]:
+    return loader.load_registry()
 
 
 # --------------------------------------------------------------------------- the helper
@@ -277,3 +283,102 @@ def test_lai_and_kodak_layouts_format_to_the_reader_paths(registry):
         )
     urls = [item["url"] for item in registry["kodak"]["files"]]
     assert urls == [kodak.image_url(sid) for sid in kodak.SCENE_IDS]
+
+
+# --------------------------------------------------------------------------- the loader
+
+
+def test_loader_gives_the_file_as_it_is_and_copies():
+    assert loader.load_registry() == _read_file()
+    first = loader.load_registry()
+    first["levin"]["manifest"]["rules"].clear()
+    loader.entry("kodak")["files"].clear()
+    assert loader.load_registry() == _read_file()
+
+
+def test_loader_datasets_are_the_dataset_entries(registry):
+    assert loader.DATASETS == tuple(n for n, e in registry.items() if e["kind"] == "dataset")
+    assert loader.DATASETS == tuple(DATASETS)
+    for group in (
+        loader.WITH_REFERENCE_BLUR,
+        loader.WITH_DEPTH,
+        loader.WITH_BLURRY,
+        loader.WITH_KERNEL,
+    ):
+        assert set(group) <= set(loader.DATASETS)
+    # a scene with a reference blur has a stored blurry image
+    assert set(loader.WITH_REFERENCE_BLUR) <= set(loader.WITH_BLURRY)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_COUNTS))
+def test_loader_manifest_equals_the_independent_expansion(registry, name):
+    expected = expand_manifest(registry[name]["manifest"])
+    assert loader.manifest(name) == expected
+    assert loader.known_scene_ids(name) == [i for i, _ in expected]
+    assert loader.scene_ids(name, {"scenes": "all"}) == [i for i, _ in expected]
+    scene_id, categories = expected[len(expected) // 2]
+    assert loader.categories(name, scene_id) == categories
+    assert loader.manifest_source(name) == "fixed" and not loader.is_scanned(name)
+
+
+def test_loader_lists_and_reads_ids_only_where_the_manifest_has_them():
+    for call in (
+        lambda: loader.manifest("gopro"),
+        lambda: loader.known_scene_ids("gopro"),
+        lambda: loader.scene_ids("gopro", {"scenes": "all"}),
+        lambda: loader.categories("gopro", "train.GOPR0372_07_00.000047"),
+    ):
+        with pytest.raises(loader.RegistryError, match="ids come from the data") as err:
+            call()
+        assert "datasets.gopro.scenes" in str(err.value)
+    chosen = ["train.GOPR0372_07_00.000047", "test.GOPR0384_11_00.000001"]
+    assert loader.scene_ids("gopro", {"scenes": chosen}) == chosen
+    assert loader.is_scanned("gopro")
+    assert loader.deferred_categories("virtualcmb") == ["motion_group", "tag"]
+    assert loader.deferred_categories("levin") == []
+
+
+def test_loader_errors_name_what_is_known():
+    with pytest.raises(loader.RegistryError, match="unknown registry entry 'levn'") as err:
+        loader.entry("levn")
+    assert "levin" in str(err.value) and "lpips_alexnet" in str(err.value)
+    with pytest.raises(loader.RegistryError, match="unknown dataset 'lpips_alexnet'"):
+        loader.manifest("lpips_alexnet")
+    with pytest.raises(loader.RegistryError, match="unknown kodak scene 'kodim25'") as err:
+        loader.categories("kodak", "kodim25")
+    assert "kodim01" in str(err.value)
+
+
+def test_loader_reader_root_joins_the_entry_root(tmp_path):
+    assert loader.reader_root("lai", tmp_path) == tmp_path / "synthetic_dataset"
+    assert loader.reader_root("gopro", tmp_path) == tmp_path / "GOPRO_Large"
+    assert loader.reader_root("levin", tmp_path) == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"ids": ["a", "b"], "image": "1..2"}, "explicit id list takes no axes"),
+        ({"ids": "im{image}", "image": "1..2", "kernel": [1]}, "fields"),
+        ({"ids": "im{image}_{kernel}", "image": "1..2"}, "fields"),
+        ({"ids": "im{image}", "image": "1-2"}, "neither a list nor 'a..b'"),
+        ({"ids": "im{image}", "image": "3..1"}, "empty range"),
+        ({"ids": "im{0}", "0": [1]}, "not an axis name"),
+    ],
+)
+def test_loader_rejects_malformed_rules(rule, message):
+    with pytest.raises(loader.RegistryError, match=message):
+        loader.expand_rule("x", rule)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"ids": "im{image}_kernel{kernel}", "image": "1..4", "kernel": "1..8"},
+        {"ids": "{index:03d}", "index": "0..2", "categories": {"a": "b"}},
+        {"ids": ["astronaut", "camera"], "categories": {"depth_model": "layered"}},
+        {"ids": "{c}_{n:02d}", "c": ["x", "y"], "n": [1, 10]},
+    ],
+)
+def test_loader_rules_expand_like_the_helper(rule):
+    assert loader.expand_rule("x", rule) == expand_rule(rule)

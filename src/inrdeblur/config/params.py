@@ -72,6 +72,38 @@ def validate_params(raw: Any, source: str = "params.yaml") -> dict[str, Any]:
     return params
 
 
+def dataset_settings(name: str, settings: Any) -> dict[str, Any]:
+    """Validate one ``datasets.<name>`` section on its own; return a default-filled copy.
+
+    What the prepare stage runs on the JSON it is handed, so that a section written by
+    hand gets the same defaults and the same errors (naming ``datasets.<name>.<key>``) as
+    in a whole params file.
+
+    Raises:
+        ParamsError: an unknown dataset name, or every problem of the section.
+    """
+    datasets = schema()["properties"]["datasets"]["properties"]
+    if name not in datasets:
+        known = ", ".join(datasets)
+        raise ParamsError("datasets", [f"datasets.{name}: unknown dataset (known: {known})"])
+    wrapper = {
+        "$defs": schema().get("$defs", {}),
+        "type": "object",
+        "properties": {
+            "datasets": {"type": "object", "properties": {name: datasets[name]}},
+        },
+    }
+    instance = {"datasets": {name: copy.deepcopy(settings)}}
+    errors = sorted(
+        _DefaultFillingValidator(wrapper).iter_errors(instance),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
+    problems = [msg for err in errors for msg in _describe(err)]
+    if problems:
+        raise ParamsError(f"datasets.{name}", _unique(problems))
+    return instance["datasets"][name]
+
+
 def schema_keys() -> list[dict[str, Any]]:
     """Every documented key of the schema: dotted key, type, default and description."""
     rows: list[dict[str, Any]] = []
@@ -162,10 +194,27 @@ def _describe(err: jsonschema.ValidationError) -> Iterator[str]:
         yield f"{key}: invalid name {err.instance!r} (use lower-case letters, digits and '_')"
     elif err.validator == "oneOf" and "scenes" in key:
         yield f"{key}: must be 'all' or a list of scene ids, got {err.instance!r}"
+    elif err.validator == "oneOf" and key.endswith(".intrinsics_size"):
+        yield f"{key}: must be [height, width] (two integers >= 1) or null, got {err.instance!r}"
+    elif err.validator == "type" and key.startswith("datasets.") and key.endswith(".scenes"):
+        yield f"{key}: must be a list of scene ids, got {err.instance!r}{_why_listed(key)}"
     elif err.validator == "type":
         yield f"{key}: expected {err.validator_value}, got {err.instance!r}"
     else:
         yield f"{key}: {err.message}"
+
+
+def _why_listed(key: str) -> str:
+    """Why ``datasets.<name>.scenes`` takes only a list, for datasets whose ids need the data."""
+    from inrdeblur.data.registry import DATASETS, is_scanned
+
+    name = key.split(".")[1]
+    if name in DATASETS and is_scanned(name):
+        return (
+            f" ({name}'s scene ids come from the files, and the workflow must know every job "
+            "before the data is there, so 'all' is not available)"
+        )
+    return ""
 
 
 def _branch_values(test: dict[str, Any]) -> list[Any]:
@@ -260,7 +309,9 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 f"use tile 0, not {fit['tile']}"
             )
     yield from _scene_id_problems(params["datasets"])
+    yield from _listed_scene_problems(experiment, params["datasets"])
     yield from _scene_data_problems(experiment, params["blurs"])
+    yield from _max_side_problems(experiment, params["datasets"], params["blurs"])
     demo = params["datasets"].get("demo")
     if demo is not None:
         if "demo" in experiment["datasets"]:
@@ -283,7 +334,7 @@ OWN_SIZE_FAMILIES = ("measured", "scene")
 
 def _scene_data_problems(experiment: dict[str, Any], blurs: dict[str, Any]) -> Iterator[str]:
     """Blurs of the experiment that need scene data a listed dataset does not have."""
-    from inrdeblur.data.registry import WITH_BLURRY, WITH_KERNEL
+    from inrdeblur.data.registry import WITH_BLURRY, WITH_DEPTH, WITH_KERNEL
 
     for name in experiment["blurs"]:
         blur = blurs.get(name)
@@ -296,6 +347,12 @@ def _scene_data_problems(experiment: dict[str, Any], blurs: dict[str, Any]) -> I
                         f"blurs.{name}.kernel: 'scene' needs true kernels, which dataset "
                         f"{dataset!r} does not have (datasets with them: {', '.join(WITH_KERNEL)})"
                     )
+            if blur["model"] in ("icb", "pwb") and dataset not in WITH_DEPTH:
+                yield (
+                    f"blurs.{name}.model: {blur['model']!r} needs depth and intrinsics, which "
+                    f"dataset {dataset!r} does not have (datasets with them: "
+                    f"{', '.join(WITH_DEPTH)})"
+                )
             if blur["observation"] == "scene" and dataset not in WITH_BLURRY:
                 yield (
                     f"blurs.{name}.observation: 'scene' needs stored blurry images, which "
@@ -305,11 +362,18 @@ def _scene_data_problems(experiment: dict[str, Any], blurs: dict[str, Any]) -> I
 
 
 def _scene_id_problems(datasets: dict[str, Any]) -> Iterator[str]:
-    """Listed scene ids that the dataset's manifest does not have."""
-    from inrdeblur.data.registry import known_scene_ids
+    """Listed scene ids that the dataset's manifest does not have.
+
+    A dataset whose ids come from the data (a ``scan`` manifest: gopro) has no manifest to
+    check against; its ids are checked for their form instead.
+    """
+    from inrdeblur.data.registry import DATASETS, is_scanned, known_scene_ids
 
     for dataset, settings in datasets.items():
-        if not isinstance(settings.get("scenes"), list):
+        if not isinstance(settings.get("scenes"), list) or dataset not in DATASETS:
+            continue
+        if is_scanned(dataset):
+            yield from _scanned_id_problems(dataset, settings["scenes"])
             continue
         known = known_scene_ids(dataset)
         for i, scene in enumerate(settings["scenes"]):
@@ -318,6 +382,59 @@ def _scene_id_problems(datasets: dict[str, Any]) -> Iterator[str]:
                 yield (
                     f"datasets.{dataset}.scenes[{i}]: unknown {dataset} scene {scene!r} "
                     f"(known: {shown})"
+                )
+
+
+def _scanned_id_problems(dataset: str, scenes: list[str]) -> Iterator[str]:
+    """Ids of a dataset without a fixed manifest that cannot be one of its ids."""
+    from inrdeblur.data.registry import ID_PATTERN
+
+    for i, scene in enumerate(scenes):
+        key = f"datasets.{dataset}.scenes[{i}]"
+        if not ID_PATTERN.match(scene):
+            yield f"{key}: {scene!r} is not a scene id (letters, digits, '_', '.', '-')"
+        elif dataset == "gopro":
+            from inrdeblur.data.pairs import decode_id
+
+            try:
+                decode_id(scene)
+            except ValueError as err:
+                yield f"{key}: {err}"
+
+
+def _listed_scene_problems(experiment: dict[str, Any], datasets: dict[str, Any]) -> Iterator[str]:
+    """Datasets of the experiment whose ids come from the data but are not listed."""
+    from inrdeblur.data.registry import DATASETS, is_scanned
+
+    for dataset in experiment["datasets"]:
+        settings = datasets.get(dataset)
+        if settings is None or dataset not in DATASETS or not is_scanned(dataset):
+            continue
+        if not isinstance(settings.get("scenes"), list):
+            yield (
+                f"datasets.{dataset}.scenes: required: {dataset}'s scene ids come from the "
+                "files (a scan after download), and the workflow must know every job before "
+                "the data is there; list the ids to use, e.g. "
+                "['train.GOPR0372_07_00.000047']"
+            )
+
+
+def _max_side_problems(
+    experiment: dict[str, Any], datasets: dict[str, Any], blurs: dict[str, Any]
+) -> Iterator[str]:
+    """Uniform blurs whose kernel would not fit in a downscaled (``max_side``) image."""
+    for dataset in experiment["datasets"]:
+        max_side = datasets.get(dataset, {}).get("max_side")
+        if max_side is None:
+            continue
+        for name in experiment["blurs"]:
+            blur = blurs.get(name, {})
+            if blur.get("model") != "uniform" or blur.get("kernel") in OWN_SIZE_FAMILIES:
+                continue
+            if blur["kernel_size"] >= max_side:
+                yield (
+                    f"blurs.{name}.kernel_size: {blur['kernel_size']} px is not smaller than "
+                    f"datasets.{dataset}.max_side {max_side} px"
                 )
 
 
