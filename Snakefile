@@ -19,9 +19,13 @@ include: "workflow/rules/forward_models.smk"
 include: "workflow/rules/report.smk"
 
 
-# Cheap bookkeeping runs where Snakemake runs, not as cluster jobs.
+# Cheap bookkeeping runs where Snakemake runs, not as cluster jobs; so do the fetches,
+# because login nodes have the internet and compute nodes often do not.
 localrules:
     all,
+    fetch,
+    fetch_all,
+    fetch_lpips,
     synthesize_all,
     index_fits,
     aggregate,

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Run one DVC stage through Snakemake, with the executor named in params.yaml.
 
-    python workflow/dvc_stage.py synthesize|evaluate|forward_models|report
+    python workflow/dvc_stage.py fetch|synthesize|evaluate|forward_models|report
     python workflow/dvc_stage.py fit <method>
 
 DVC runs the stages in order; each call lets Snakemake run only its own rules
 (``--allowed-rules``), so a stage never recomputes another stage's outputs. The
 ``executor`` section of params.yaml chooses local cores or the SLURM profile; it is not a
-stage parameter, so switching executors does not invalidate DVC's cache.
+stage parameter, so switching executors does not invalidate DVC's cache. The fetch stage
+first creates data/raw, its DVC output, which stays empty when no dataset of the
+experiment is downloaded (the demo).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from inrdeblur import layout
 from inrdeblur.config import ParamsError, load_params
 
 STAGES = {
+    "fetch": (["fetch", "fetch_all"], ["fetch_all"]),
     "synthesize": (["prepare", "synthesize", "synthesize_all"], ["synthesize_all"]),
     "fit": (["fit", "index_fits"], None),
     "evaluate": (["evaluate", "aggregate"], [layout.METRICS_JSON]),
@@ -62,6 +65,8 @@ def main(argv: list[str]) -> int:
         print(f"dvc_stage: {err}", file=sys.stderr)
         return 2
     cmd = snakemake_command(argv[0], argv[1] if len(argv) == 2 else None, params)
+    if argv[0] == "fetch":
+        os.makedirs(layout.RAW_DIR, exist_ok=True)
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
     return subprocess.call(cmd, env=os.environ.copy())
 

@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from inrdeblur import layout
 from inrdeblur.config import ParamsError
 from inrdeblur.fileio import InputFileError
 
@@ -55,6 +56,12 @@ def cmd_params_doc(args: argparse.Namespace) -> None:
         desc = row["description"].replace("|", "\\|")
         lines.append(f"| `{row['key']}` | {row['type']} | {default} | {desc} |")
     print("\n".join(lines))
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    from inrdeblur.data.acquire import fetch_entry
+
+    fetch_entry(args.name, args.raw_dir, mirror=args.mirror, progress=not args.no_progress)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
@@ -177,6 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("params-doc", help="print every params.yaml key as a Markdown table")
     p.set_defaults(func=cmd_params_doc)
+
+    p = sub.add_parser(
+        "fetch",
+        help="download (or copy from a mirror) one registry entry, verified",
+        description="Fetch dataset NAME into RAW_DIR/NAME/ (with SHA256SUMS for the "
+        "prepare stage), or the weights lpips_alexnet into $TORCH_HOME/hub/checkpoints/. "
+        "Hashes the registry does not know are measured and recorded in "
+        "RAW_DIR/NAME.checksums.json. An existing copy is verified, not fetched again.",
+    )
+    p.add_argument("name", help="registry entry, e.g. levin or lpips_alexnet")
+    p.add_argument(
+        "--mirror",
+        help="folder, file:// URL or http(s):// base URL holding the files at <mirror>/<path>",
+    )
+    p.add_argument("--raw-dir", type=Path, default=Path(layout.RAW_DIR))
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("prepare", help="write one scene record of a dataset")
     p.add_argument("--dataset", required=True)

@@ -7,6 +7,8 @@ All paths are relative to the working directory (the repository root).
 =============  ====================================================================
 stage          files
 =============  ====================================================================
+fetch          ``data/raw/<dataset>/`` (the dataset's own files) and its stamp
+               ``data/raw/<dataset>/.fetched.json``, written last
 prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.data.scene`)
 synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, 3)
                float32, the data that rebuilds the operator (``kernel`` or the
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+RAW_DIR = "data/raw"
+FETCH_STAMP = RAW_DIR + "/{dataset}/.fetched.json"
 SCENE = "data/scenes/{dataset}/{scene}.npz"
 BLURRED = "data/blurred/{blur}/{dataset}/{scene}.npz"
 FIT_DIR = "results/fits/{method}/{blur}/{dataset}/{scene}/seed{seed}"

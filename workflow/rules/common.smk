@@ -1,9 +1,12 @@
 # Parameters, wildcard constraints and target lists. No rule lives here.
 import json
+import os
+import shlex
 
 from inrdeblur import layout
 from inrdeblur.config import ParamsError, validate_params
-from inrdeblur.data.registry import has_reference_blur, scene_ids
+from inrdeblur.data.fetch import torch_hub_dir
+from inrdeblur.data.registry import entry, has_reference_blur, scene_ids
 
 try:
     config.update(validate_params(config, source="params.yaml"))
@@ -16,6 +19,24 @@ SCENES = {
 }
 CONDA_ENV = "../envs/inrdeblur.yaml"
 LPIPS_FLAG = "--lpips" if config["metrics"]["lpips"] else "--no-lpips"
+#: where `inrdeblur fetch` puts each downloaded dataset (its default --raw-dir)
+RAW_DIR = layout.RAW_DIR
+#: written last into data/raw/<dataset>/ by `inrdeblur fetch`: the fetch rule's output
+FETCH_STAMP = layout.FETCH_STAMP
+#: the LPIPS backbone in the torch hub cache, where the LPIPS metric reads it
+LPIPS_BACKBONE = str(torch_hub_dir() / entry("lpips_alexnet")["layout"]["weights"])
+
+
+def is_fetched(dataset):
+    """True when the scenes of `dataset` are read from data/raw/<dataset>, the folder that
+    `inrdeblur fetch` fills, i.e. a downloaded dataset whose `root` is the default. A root
+    set by the user is a local copy (nothing is fetched); generated data (demo) has none."""
+    root = config["datasets"].get(dataset, {}).get("root")
+    return root is not None and os.path.normpath(root) == os.path.join(RAW_DIR, dataset)
+
+
+#: every configured dataset the fetch rule may fetch (its wildcard constraint)
+FETCHED_DATASETS = sorted(name for name in config["datasets"] if is_fetched(name))
 
 
 wildcard_constraints:
@@ -32,6 +53,25 @@ def _as_json(value):
 
 def dataset_settings(wildcards):
     return _as_json(config["datasets"][wildcards.dataset])
+
+
+def fetched_dataset(wildcards):
+    """The fetch stamp of the scene's dataset, if it is fetched. Ancient: a fetch that
+    reruns (a new mirror, say) only re-verifies the copy, so the scenes stay valid."""
+    if is_fetched(wildcards.dataset):
+        return [ancient(FETCH_STAMP.format(dataset=wildcards.dataset))]
+    return []
+
+
+def fetch_mirror_option(wildcards):
+    """`--mirror <datasets.<dataset>.mirror>`, or nothing when no mirror is set."""
+    mirror = config["datasets"][wildcards.dataset].get("mirror")
+    return f"--mirror {shlex.quote(str(mirror))}" if mirror else ""
+
+
+def fetched_dataset_pattern():
+    """Wildcard constraint of the fetch rule: the names of FETCHED_DATASETS."""
+    return "|".join(FETCHED_DATASETS) or "(?!)"
 
 
 def blur_settings(wildcards):
@@ -59,6 +99,11 @@ def _fits(methods):
         for image in _images():
             for seed in EXPERIMENT["seeds"]:
                 yield {"method": method, "seed": seed, **image}
+
+
+def all_fetch_stamps():
+    """The fetch stamp of every dataset of the experiment that is fetched."""
+    return [FETCH_STAMP.format(dataset=d) for d in EXPERIMENT["datasets"] if is_fetched(d)]
 
 
 def all_scene_files():

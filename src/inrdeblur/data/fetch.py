@@ -48,9 +48,11 @@ truncated or corrupt archive raises :class:`FetchError` and leaves nothing behin
   last, and the folder is renamed to ``<raw_dir>/<name>``. An existing, non-empty
   ``<raw_dir>/<name>`` is verified instead of fetched again: against its stamp (every file's
   size and SHA-256, and the spec's items) or, without a stamp, against the spec's item
-  files. A folder that fails raises with every problem named; nothing is deleted. An empty
-  folder (for example one that Snakemake created for an output) is replaced. A killed run
-  can leave a ``<name>.tmp-*`` folder behind, which is safe to delete.
+  files. A folder that fails raises with every problem named; nothing is deleted. A
+  folder that passes without a stamp (placed by hand, or its stamp removed by a workflow
+  that reruns the fetch) gets one, so that the stamp exists after every successful call.
+  An empty folder (for example one that Snakemake created for an output) is replaced. A
+  killed run can leave a ``<name>.tmp-*`` folder behind, which is safe to delete.
 - **Recording checksums.** An item whose registry ``sha256`` is empty or absent is still
   fetched; its measured SHA-256 and size are returned (never invented) and, with
   ``record``, written atomically to that JSON file. A later fetch takes unknown hashes
@@ -95,7 +97,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
-from inrdeblur import __version__
+from inrdeblur import __version__, layout
 from inrdeblur.fileio import InputFileError, read_json, write_json
 
 try:
@@ -110,13 +112,14 @@ __all__ = [
     "download",
     "fetch_dataset",
     "file_sha256",
+    "torch_hub_dir",
     "unpack",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Name of the stamp written last into a fetched dataset folder.
-STAMP_FILE = ".fetched.json"
+STAMP_FILE = Path(layout.FETCH_STAMP).name  # ".fetched.json"
 PART_SUFFIX = ".part"
 CHUNK_SIZE = 1 << 18  # bytes per read/write while streaming
 MAX_BACKOFF_S = 60.0
@@ -162,6 +165,18 @@ def file_sha256(path: StrPath) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def torch_hub_dir() -> Path:
+    """The folder torch.hub caches into: ``$TORCH_HOME/hub``, found without importing torch.
+
+    ``TORCH_HOME`` defaults as in torch to ``$XDG_CACHE_HOME/torch``, else
+    ``~/.cache/torch``; downloaded weights go to its ``checkpoints/`` subfolder. (A
+    ``torch.hub.set_dir`` call inside a process is not seen here.)
+    """
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+    return Path(os.path.expanduser(torch_home)) / "hub"
 
 
 def download(
@@ -863,6 +878,9 @@ def fetch_dataset(
     if (final.exists() or final.is_symlink()) and not _is_empty_dir(final):
         result = _verify_existing(final, name, items)
         log.info("%s: already fetched and verified", final)
+        if not (final / STAMP_FILE).exists() and not any(item.unpack for item in items):
+            _write_stamp(final, name, items, result)
+            log.info("%s: wrote the missing %s", final, STAMP_FILE)
     else:
         result = _build(final, name, items, mirror, progress, retries, backoff, timeout)
     if record is not None:
@@ -921,15 +939,7 @@ def _build(
                 rel = path.relative_to(build).as_posix()
                 digest = hashes.get(rel) or file_sha256(path)
                 files[rel] = {"sha256": digest, "size": path.stat().st_size}
-        stamp = {
-            "dataset": name,
-            "items": [
-                {"path": item.path, "url": item.url, **result[item.path], **item.layout()}
-                for item in items
-            ],
-            "files": files,
-        }
-        write_json(build / STAMP_FILE, stamp)  # last: an interrupted build has no stamp
+        _write_stamp(build, name, items, result, files)  # last: see the docstring
         _default_permissions(build)
         if _is_empty_dir(final):
             final.rmdir()
@@ -945,6 +955,31 @@ def _build(
         shutil.rmtree(build, ignore_errors=True)
         raise
     return result
+
+
+def _write_stamp(
+    folder: Path,
+    name: str,
+    items: list[_Item],
+    result: dict[str, dict[str, Any]],
+    files: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Write ``folder/.fetched.json``: the items and every file's sha256 and size.
+
+    ``files`` defaults to the (not unpacked) items themselves, with their ``result``.
+    Written last into a build, so an interrupted build has no stamp.
+    """
+    if files is None:
+        files = {item.path: result[item.path] for item in items}
+    stamp = {
+        "dataset": name,
+        "items": [
+            {"path": item.path, "url": item.url, **result[item.path], **item.layout()}
+            for item in items
+        ],
+        "files": files,
+    }
+    write_json(folder / STAMP_FILE, stamp)
 
 
 def _remove_empty_parents(path: Path, root: Path) -> None:
