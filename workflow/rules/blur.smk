@@ -14,8 +14,6 @@ rule synthesize:
         runtime=10,
     params:
         settings=blur_settings,
-    message:
-        "synthesize blur {wildcards.blur} on {wildcards.dataset}/{wildcards.scene}"
     shell:
         "inrdeblur synthesize --scene {input.scene:q} --blur {wildcards.blur}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"

@@ -1,4 +1,7 @@
 # Parameters, wildcard constraints and target lists. No rule lives here.
+# Rules with one job per image (prepare, synthesize, fit, evaluate, forward_model) have no
+# `message:`: Snakemake already logs their rule name and wildcards, and formatting a
+# message costs about 1 ms per job when a paper-scale DAG is built (benchmarks/dag_scale.py).
 import json
 import os
 import shlex

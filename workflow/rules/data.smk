@@ -63,8 +63,6 @@ rule prepare:
         runtime=10,
     params:
         settings=dataset_settings,
-    message:
-        "prepare scene {wildcards.dataset}/{wildcards.scene}"
     shell:
         "inrdeblur prepare --dataset {wildcards.dataset} --scene {wildcards.scene}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"

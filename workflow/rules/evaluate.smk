@@ -18,8 +18,6 @@ rule evaluate:
     params:
         lpips=LPIPS_FLAG,
         aligned=config["metrics"]["aligned"],
-    message:
-        "evaluate {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
     shell:
         "inrdeblur evaluate --scene {input.scene:q} --blurred {input.blurred:q}"
         " --estimate {input.estimate:q} --meta {input.meta:q} {params.lpips}"

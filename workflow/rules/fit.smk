@@ -18,8 +18,6 @@ rule fit:
         runtime=120,
     params:
         recipe=method_recipe,
-    message:
-        "fit {wildcards.method} on {wildcards.blur}/{wildcards.dataset}/{wildcards.scene} seed {wildcards.seed}"
     shell:
         "inrdeblur fit --scene {input.scene:q} --blurred {input.blurred:q}"
         " --method {wildcards.method} --recipe {params.recipe:q} --seed {wildcards.seed}"

@@ -14,8 +14,6 @@ rule forward_model:
         runtime=20,
     params:
         settings=blur_settings,
-    message:
-        "blur-formation experiment: {wildcards.blur} on {wildcards.dataset}/{wildcards.scene}"
     shell:
         "inrdeblur forward-model --scene {input.scene:q} --blur {wildcards.blur}"
         " --settings {params.settings:q} --threads {threads} --out {output:q} 2> {log:q}"

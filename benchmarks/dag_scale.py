@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""How the workflow scales to a paper-sized experiment: Snakemake's DAG and `dvc status`.
+
+Copies the workflow into a temporary directory (a fresh git + DVC repository, no data),
+then times, in the same process,
+
+- the baseline: the repository's params.yaml (the demo experiment);
+- the paper scale: every dataset of the registry (demo, Levin, Lai, Kodak, VirtualCMB,
+  RealCMB and 1,111 GoPro-style test pairs), every method of params.yaml and 3 seeds,
+  on one uniform blur: more than 40,000 fit jobs;
+
+for two commands: ``snakemake -n`` (parse, validate params, expand the manifests and
+build the whole DAG; no data is read or downloaded) and ``dvc status`` (DVC's view of
+every stage). Prints seconds, the number of fit jobs and the ratio to the baseline, and
+checks that no per-image name appears in the rules or in dvc.yaml.
+
+    python benchmarks/dag_scale.py [--repeat 3] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from inrdeblur.data import registry
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = (
+    "Snakefile",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvcignore",
+    "workflow",
+    "profiles",
+    "slurm",
+    "src",
+)
+#: GoPro_Large test split: 1,111 pairs (Nah et al. 2017); ids are listed in params.yaml
+GOPRO_TEST_PAIRS = 1111
+TARGETS_S = {"snakemake -n": 20.0, "dvc status": 10.0}
+
+
+def paper_params() -> dict:
+    """Every dataset, every method, 3 seeds, one uniform blur."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["experiment"].update(
+        datasets=list(registry.DATASETS),
+        blurs=["motion"],
+        methods=list(params["methods"]),
+        seeds=[0, 1, 2],
+        forward_models=[],
+    )
+    gopro_ids = [
+        f"test.GOPR{410 + i // 100:04d}_11_00.{i % 100:06d}" for i in range(GOPRO_TEST_PAIRS)
+    ]
+    params["datasets"]["gopro"] = {"scenes": gopro_ids}
+    return params
+
+
+def make_repository(root: Path, params: dict) -> None:
+    root.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=ignore)
+        else:
+            shutil.copy2(src, root / name)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = _env()
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=root, env=env, check=True)
+
+
+def _env() -> dict[str, str]:
+    env = os.environ.copy()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stdout[-3000:]}")
+    return seconds, proc.stdout
+
+
+def fit_jobs(dry_run_output: str) -> int:
+    """The 'fit' count of Snakemake's job stats table."""
+    match = re.search(r"^\s*fit\s+(\d+)\s*$", dry_run_output, re.MULTILINE)
+    if match is None:
+        raise SystemExit("no 'fit' line in the dry run's job stats")
+    return int(match.group(1))
+
+
+def per_image_names(repo: Path, params: dict) -> list[str]:
+    """Scene ids of the experiment that appear in the rules or dvc.yaml (should be none)."""
+    text = (repo / "dvc.yaml").read_text() + "".join(
+        p.read_text() for p in sorted((repo / "workflow" / "rules").glob("*.smk"))
+    )
+    found = []
+    for dataset in params["experiment"]["datasets"]:
+        ids = registry.scene_ids(dataset, params["datasets"].get(dataset, {}))
+        found += [i for i in ids if len(i) > 3 and re.search(rf"\b{re.escape(i)}\b", text)]
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per command")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="dag_scale_"))
+    experiments = {
+        "demo (params.yaml)": yaml.safe_load((REPO / "params.yaml").read_text()),
+        "paper scale": paper_params(),
+    }
+    commands = {
+        "snakemake -n": ["snakemake", "-n", "--cores", "1", "--quiet", "rules"],
+        "dvc status": ["dvc", "status"],
+    }
+    results: dict[tuple[str, str], float] = {}
+    jobs: dict[str, int] = {}
+    try:
+        for i, (label, params) in enumerate(experiments.items()):
+            repo = work / f"repo{i}"
+            make_repository(repo, params)
+            for name, cmd in commands.items():
+                runs = []
+                for _ in range(args.repeat):
+                    seconds, out = timed(cmd, repo)
+                    runs.append(seconds)
+                results[(label, name)] = statistics.median(runs)
+                if name == "snakemake -n":
+                    jobs[label] = fit_jobs(out)
+        leaked = per_image_names(work / "repo1", experiments["paper scale"])
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    base, big = experiments
+    print(f"fit jobs: {base} {jobs[base]:,}, {big} {jobs[big]:,}")
+    print(f"{'command':<16}{'baseline s':>12}{'paper s':>10}{'ratio':>8}{'target s':>10}")
+    for name in commands:
+        b, p = results[(base, name)], results[(big, name)]
+        print(f"{name:<16}{b:>12.2f}{p:>10.2f}{p / b:>8.2f}{TARGETS_S[name]:>10.0f}")
+    print(f"per-image names in the rules or dvc.yaml: {len(leaked)}")
+    if args.keep:
+        print(f"repositories kept in {work}")
+
+
+if __name__ == "__main__":
+    main()
