@@ -6,7 +6,7 @@ import hashlib
 import re
 
 import pytest
-from tiny_project import make_project, run, tiny_params, write_params
+from tiny_project import make_dvc_project, ran, run, tiny_params, write_params
 
 pytestmark = pytest.mark.workflow
 
@@ -19,10 +19,6 @@ STAGES = (
     "forward_models",
     "report",
 )
-
-
-def ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 def restored(output: str) -> set[str]:
@@ -38,21 +34,8 @@ def digest(root, pattern: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def dvc_project(tmp_path_factory, tool_env):
-    root = make_project(
-        tmp_path_factory.mktemp("dvc") / "p", tiny_params(("siren_tv", "siren_plain"))
-    )
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "test@example.org"],
-        ["git", "config", "user.name", "test"],
-        ["dvc", "init", "-q"],
-        ["dvc", "config", "core.analytics", "false"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "tiny project"],
-    ):
-        proc = run(cmd, root, tool_env)
-        assert proc.returncode == 0, proc.stdout
-    return root
+    root = tmp_path_factory.mktemp("dvc") / "p"
+    return make_dvc_project(root, tiny_params(("siren_tv", "siren_plain")), tool_env)
 
 
 def test_repro_caching_sequence(dvc_project, tool_env):

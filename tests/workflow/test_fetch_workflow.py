@@ -13,12 +13,11 @@ import http.server
 import re
 import threading
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 from support import LEVIN_DIR
-from tiny_project import make_project, run, tiny_params, write_params
+from tiny_project import make_dvc_project, make_project, ran, run, tiny_params, write_params
 
 from inrdeblur.data import levin
 from inrdeblur.data.scene import Scene
@@ -123,31 +122,11 @@ def test_snakemake_fetches_once_as_a_local_rule_then_prepares(tmp_path, local_en
     assert sum(map(len, levin_server.requests.values())) == 45  # nothing fetched again
 
 
-def ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def dvc_project(root: Path, params: dict, env: dict[str, str]) -> Path:
-    project = make_project(root, params)
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "test@example.org"],
-        ["git", "config", "user.name", "test"],
-        ["dvc", "init", "-q"],
-        ["dvc", "config", "core.analytics", "false"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "tiny project"],
-    ):
-        proc = run(cmd, project, env)
-        assert proc.returncode == 0, proc.stdout
-    return project
-
-
 def test_dvc_fetch_stage_is_versioned_and_reruns_without_downloading(
     tmp_path, local_env, levin_server
 ):
     params = levin_params(levin_server.url, [SCENE_ID])
-    project = dvc_project(tmp_path / "p", params, local_env)
+    project = make_dvc_project(tmp_path / "p", params, local_env)
     levin_server.requests.clear()
     first = run(["dvc", "repro", "synthesize"], project, local_env, timeout=300)
     assert first.returncode == 0, first.stdout[-5000:]
@@ -175,7 +154,7 @@ def test_dvc_fetch_stage_is_versioned_and_reruns_without_downloading(
 
 
 def test_dvc_fetch_stage_of_the_demo_needs_no_network(tmp_path, local_env):
-    project = dvc_project(tmp_path / "p", tiny_params(), local_env)
+    project = make_dvc_project(tmp_path / "p", tiny_params(), local_env)
     proc = run(["dvc", "repro", "fetch"], project, local_env, timeout=120)
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert ran(proc.stdout) == {"fetch"}

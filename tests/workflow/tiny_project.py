@@ -7,6 +7,7 @@ library sources DVC hashes); jobs run the installed ``inrdeblur`` command.
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,6 +63,28 @@ def make_project(root: Path, params: dict[str, Any] | None = None) -> Path:
             shutil.copy2(src, root / name)
     write_params(root, params or tiny_params())
     return root
+
+
+def make_dvc_project(root: Path, params: dict[str, Any], env: dict[str, str]) -> Path:
+    """:func:`make_project`, then make it a committed git repository with DVC initialised."""
+    project = make_project(root, params)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "test@example.org"],
+        ["git", "config", "user.name", "test"],
+        ["dvc", "init", "-q"],
+        ["dvc", "config", "core.analytics", "false"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "tiny project"],
+    ):
+        proc = run(cmd, project, env)
+        assert proc.returncode == 0, proc.stdout
+    return project
+
+
+def ran(output: str) -> set[str]:
+    """The DVC stages that ``output`` says were run."""
+    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 def write_params(root: Path, params: dict[str, Any]) -> None:

@@ -22,13 +22,13 @@ is known without reading any file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from inrdeblur.data.levin import read_checksums
+from inrdeblur.data.checksums import CHECKSUM_FILE as CHECKSUM_FILE
+from inrdeblur.data.checksums import expected_files, verify_folder
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
 
@@ -39,7 +39,6 @@ SCENE_IDS: tuple[str, ...] = tuple(f"kodim{n:02d}" for n in range(1, 25))
 IMAGE_SHAPES: tuple[tuple[int, int], ...] = ((512, 768), (768, 512))
 URL_TEMPLATE = "http://r0k.us/graphics/kodak/kodak/{id}.png"
 HOMEPAGE = "http://r0k.us/graphics/kodak/"
-CHECKSUM_FILE = "SHA256SUMS"
 
 CITATION = "Kodak Lossless True Color Image Suite (Eastman Kodak); PNG copies at " + HOMEPAGE
 LICENCE = (
@@ -77,7 +76,7 @@ def image_url(scene_id: str) -> str:
 
 
 #: Every file of the set (relative paths).
-EXPECTED_FILES: tuple[str, ...] = tuple(f"{sid}.png" for sid in SCENE_IDS)
+EXPECTED_FILES: tuple[str, ...] = expected_files(SCENE_IDS, image_path)
 
 
 def verify(root: str | os.PathLike, checksums: Mapping[str, str] | None = None) -> None:
@@ -87,29 +86,7 @@ def verify(root: str | os.PathLike, checksums: Mapping[str, str] | None = None) 
     from ``root/SHA256SUMS`` if present. All problems are raised together as one
     :class:`InputFileError`, one line each, naming the file.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise InputFileError(f"{root}: kodak dataset folder not found")
-    if checksums is None and (root / CHECKSUM_FILE).is_file():
-        checksums = read_checksums(root)
-    problems = [
-        f"{root / rel}: file not found" for rel in EXPECTED_FILES if not (root / rel).is_file()
-    ]
-    for rel, expected in (checksums or {}).items():
-        path = root / rel
-        if not path.is_file():
-            if rel not in EXPECTED_FILES:  # expected files were reported above
-                problems.append(f"{path}: file not found (listed with a checksum)")
-            continue
-        with path.open("rb") as handle:
-            actual = hashlib.file_digest(handle, "sha256").hexdigest()
-        if actual != expected.lower():
-            problems.append(f"{path}: sha256 mismatch: expected {expected}, got {actual}")
-    if problems:
-        raise InputFileError(
-            f"kodak dataset at {root} failed verification ({len(problems)} problem(s)):\n"
-            + "\n".join(problems)
-        )
+    verify_folder(DATASET, root, EXPECTED_FILES, checksums)
 
 
 def make_scene(root: str | os.PathLike, scene_id: str) -> Scene:

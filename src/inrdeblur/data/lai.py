@@ -39,7 +39,6 @@ kept in ``attrs["stored_kernel_size"]``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -48,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from inrdeblur.blur.kernels import read_kernel
-from inrdeblur.data.levin import read_checksums
+from inrdeblur.data.checksums import CHECKSUM_FILE as CHECKSUM_FILE
+from inrdeblur.data.checksums import expected_files, verify_folder
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
 
@@ -65,7 +65,6 @@ KERNEL_SIZE_BOUNDS: dict[int, int] = {1: 31, 2: 51, 3: 55, 4: 75}
 #: Number listed beside each blurred image of kernels 1..4 in the authors'
 #: ``list/synthetic_uniform.txt`` (``phoenix104104/cvpr16_deblur_study``).
 LISTED_KERNEL_SIZES: dict[int, int] = {1: 51, 2: 75, 3: 75, 4: 101}
-CHECKSUM_FILE = "SHA256SUMS"
 
 CITATION = (
     "W.-S. Lai, J.-B. Huang, Z. Hu, N. Ahuja, M.-H. Yang. A Comparative Study for Single "
@@ -150,11 +149,7 @@ def blurry_path(scene_id: str) -> str:
 
 
 #: Every file of the uniform set (relative paths, POSIX separators).
-EXPECTED_FILES: tuple[str, ...] = (
-    tuple(f"ground_truth/{i}.png" for i in IMAGE_IDS)
-    + tuple(f"kernel/kernel_{k:02d}.png" for k in KERNEL_INDICES)
-    + tuple(f"uniform/{sid}.png" for sid in SCENE_IDS)
-)
+EXPECTED_FILES: tuple[str, ...] = expected_files(SCENE_IDS, sharp_path, kernel_path, blurry_path)
 
 
 def verify(root: str | os.PathLike, checksums: Mapping[str, str] | None = None) -> None:
@@ -162,34 +157,12 @@ def verify(root: str | os.PathLike, checksums: Mapping[str, str] | None = None) 
 
     Hashes are checked where they are known: ``checksums`` (``{relative path: sha256
     hex}``, e.g. from the registry) or, when it is None, ``root/SHA256SUMS`` if present
-    (``sha256sum`` format, read by :func:`inrdeblur.data.levin.read_checksums`). No
+    (``sha256sum`` format, read by :func:`inrdeblur.data.checksums.read_checksums`). No
     upstream hashes of this set are published, so without either only presence is
     checked. All problems are raised together as one :class:`InputFileError`, one line
     each, naming the file.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise InputFileError(f"{root}: lai dataset folder not found")
-    if checksums is None and (root / CHECKSUM_FILE).is_file():
-        checksums = read_checksums(root)
-    problems = [
-        f"{root / rel}: file not found" for rel in EXPECTED_FILES if not (root / rel).is_file()
-    ]
-    for rel, expected in (checksums or {}).items():
-        path = root / rel
-        if not path.is_file():
-            if rel not in EXPECTED_FILES:  # expected files were reported above
-                problems.append(f"{path}: file not found (listed with a checksum)")
-            continue
-        with path.open("rb") as handle:
-            actual = hashlib.file_digest(handle, "sha256").hexdigest()
-        if actual != expected.lower():
-            problems.append(f"{path}: sha256 mismatch: expected {expected}, got {actual}")
-    if problems:
-        raise InputFileError(
-            f"lai dataset at {root} failed verification ({len(problems)} problem(s)):\n"
-            + "\n".join(problems)
-        )
+    verify_folder(DATASET, root, EXPECTED_FILES, checksums)
 
 
 def _read_rgb(path: Path) -> tuple[np.ndarray, str]:

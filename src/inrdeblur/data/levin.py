@@ -33,7 +33,6 @@ every evaluation against the stored blurred images must use the shift-aligned pr
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from inrdeblur.blur.kernels import read_kernel
+from inrdeblur.data import checksums
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
 
@@ -55,7 +55,7 @@ KERNEL_SIZE_BOUNDS: dict[int, int] = {1: 17, 2: 15, 3: 13, 4: 27, 5: 11, 6: 19, 
 #: Side (px) of the stored kernel PNGs for kernels 1..8 (square).
 STORED_KERNEL_SIZES: dict[int, int] = {1: 19, 2: 17, 3: 15, 4: 27, 5: 13, 6: 21, 7: 23, 8: 23}
 IMAGE_SIZE = (255, 255)
-CHECKSUM_FILE = "SHA256SUMS"
+CHECKSUM_FILE = checksums.CHECKSUM_FILE
 
 CITATION = (
     "A. Levin, Y. Weiss, F. Durand, W. T. Freeman. Understanding and evaluating blind "
@@ -131,51 +131,19 @@ def blurry_path(scene_id: str) -> str:
 
 
 #: Every file of the set (relative paths, POSIX separators); SHA256SUMS must list each.
-EXPECTED_FILES: tuple[str, ...] = (
-    tuple(f"gt_images/{i}.png" for i in IMAGE_IDS)
-    + tuple(f"gt_kernels/kernel{j}.png" for j in KERNEL_INDICES)
-    + tuple(blurry_path(sid) for sid in SCENE_IDS)
+EXPECTED_FILES: tuple[str, ...] = checksums.expected_files(
+    SCENE_IDS, sharp_path, kernel_path, blurry_path
 )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checksums(root: str | os.PathLike) -> dict[str, str]:
     """The ``{relative path: sha256 hex}`` entries of ``root/SHA256SUMS``.
 
-    Lines are ``<64 hex digits>  <path>`` (``sha256sum`` format; a ``*`` binary marker
-    before the path is accepted); blank lines and ``#`` comments are skipped. A missing
-    file, a malformed line, a duplicate entry or a path leaving ``root`` raises
-    :class:`InputFileError` naming the file and line.
+    See :func:`inrdeblur.data.checksums.read_checksums`: a missing file, a malformed
+    line, a duplicate entry or a path leaving ``root`` raises :class:`InputFileError`
+    naming the file and line.
     """
-    sums_path = Path(root) / CHECKSUM_FILE
-    if not sums_path.is_file():
-        raise InputFileError(f"{sums_path}: file not found")
-    try:
-        lines = sums_path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"{sums_path}: not readable ({err})") from err
-    entries: dict[str, str] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = re.match(r"^([0-9a-fA-F]{64}) [ *](.+)$", line.rstrip("\r"))
-        if match is None:
-            raise InputFileError(f"{sums_path}:{number}: not a '<sha256>  <path>' line: {line!r}")
-        digest, rel = match.group(1).lower(), match.group(2)
-        parts = Path(rel).parts
-        if Path(rel).is_absolute() or ".." in parts:
-            raise InputFileError(f"{sums_path}:{number}: path {rel!r} leaves the dataset folder")
-        if rel in entries:
-            raise InputFileError(f"{sums_path}:{number}: {rel!r} is listed twice")
-        entries[rel] = digest
-    return entries
+    return checksums.read_checksums(root)
 
 
 def verify(root: str | os.PathLike) -> None:
@@ -186,30 +154,7 @@ def verify(root: str | os.PathLike) -> None:
     raised together as one :class:`InputFileError`, one line each: a hash mismatch names
     the file with the expected and the actual hash, a missing file names its path.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise InputFileError(f"{root}: levin dataset folder not found")
-    entries = read_checksums(root)
-    problems: list[str] = []
-    for rel in EXPECTED_FILES:
-        if not (root / rel).is_file():
-            problems.append(f"{root / rel}: file not found")
-        elif rel not in entries:
-            problems.append(f"{root / rel}: not listed in {root / CHECKSUM_FILE}")
-    for rel, expected in entries.items():
-        path = root / rel
-        if not path.is_file():
-            if rel not in EXPECTED_FILES:  # expected files were reported above
-                problems.append(f"{path}: file not found (listed in {CHECKSUM_FILE})")
-            continue
-        actual = _sha256(path)
-        if actual != expected:
-            problems.append(f"{path}: sha256 mismatch: expected {expected}, got {actual}")
-    if problems:
-        raise InputFileError(
-            f"levin dataset at {root} failed verification ({len(problems)} problem(s)):\n"
-            + "\n".join(problems)
-        )
+    checksums.verify_folder(DATASET, root, EXPECTED_FILES, require_sums=True)
 
 
 def _read_gray(path: Path) -> np.ndarray:

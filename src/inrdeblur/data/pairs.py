@@ -42,6 +42,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from inrdeblur.data.checksums import raise_problems
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
 
@@ -211,11 +212,7 @@ def verify(
         found = sum(1 for sid in ids if decode_id(sid)[0] == split)
         if found != expected:
             problems.append(f"{root / split}: {found} pairs, expected {expected}")
-    if problems:
-        raise InputFileError(
-            f"pairs dataset at {root} failed verification ({len(problems)} problem(s)):\n"
-            + "\n".join(problems)
-        )
+    raise_problems("pairs", root, problems)
     return ids
 
 

@@ -65,7 +65,6 @@ from __future__ import annotations
 import math
 import os
 import pickle
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -77,10 +76,15 @@ from inrdeblur.data.scene import Scene
 from inrdeblur.data.virtualcmb import (
     CITATION,
     check_depth,
+    check_scene_id,
+    depth_scene,
+    ids_in_folder,
     pose_from_transform,
+    provenance,
+    read_rgb,
     reference_angles_deg,
 )
-from inrdeblur.fileio import InputFileError, read_image, read_npz
+from inrdeblur.fileio import InputFileError, read_npz
 
 DATASET = "realcmb"
 #: (H, W) of ARKit's colour stream, the frame the stored intrinsics are calibrated for.
@@ -98,15 +102,13 @@ LICENCE = (
     "Distributed on Zenodo (record 7745713) by the authors; the licence could not be read "
     "when this reader was written. Cite: " + CITATION
 )
+SOURCE = "RealCMB (Torres and Kämäräinen 2023), local copy of Zenodo 7745713"
 POSE_NOTE = (
     "Poses are S F_k S with F_k = world_to_camera_k @ inv(world_to_camera_ref) (reference "
     "frame N//2+1) and S = diag(1, 1, -1) (ARKit z backward -> z forward); rotation as "
     "extrinsic x-y-z angles. The reference's r_x, r_y, t_x, t_y agree; its r_z and t_z "
     "have the opposite sign."
 )
-
-_SCENE_ID = re.compile(r"^[^/\\]+$")
-
 
 # --------------------------------------------------------------------------- bundle files
 
@@ -304,15 +306,9 @@ def intrinsics_for_image(
 # --------------------------------------------------------------------------- scenes
 
 
-def _parse(scene_id: str) -> str:
-    if not isinstance(scene_id, str) or not _SCENE_ID.match(scene_id) or scene_id in (".", ".."):
-        raise ValueError(f"realcmb dataset: invalid scene id {scene_id!r}")
-    return scene_id
-
-
 def relative_paths(scene_id: str) -> dict[str, str]:
     """The scene's files, relative to the dataset root."""
-    sid = _parse(scene_id)
+    sid = check_scene_id(scene_id, DATASET)
     return {
         "sharp": f"sharp_ref/{sid}.png",
         "blurry": f"blurry/{sid}.png",
@@ -323,13 +319,7 @@ def relative_paths(scene_id: str) -> dict[str, str]:
 
 def list_ids(root: str | os.PathLike) -> list[str]:
     """Scene ids: the ``blurry/*.png`` names without extension, sorted by name."""
-    folder = Path(root) / "blurry"
-    if not folder.is_dir():
-        raise InputFileError(f"{folder}: blurry image folder not found")
-    ids = sorted(p.name[: -len(".png")] for p in folder.glob("*.png") if p.is_file())
-    if not ids:
-        raise InputFileError(f"{folder}: no <id>.png images")
-    return ids
+    return ids_in_folder(Path(root) / "blurry", ".png", "blurry image", "images")
 
 
 def read_depth(path: str | os.PathLike, *, repair: bool = False) -> tuple[np.ndarray, int]:
@@ -347,18 +337,6 @@ def read_depth(path: str | os.PathLike, *, repair: bool = False) -> tuple[np.nda
     valid = np.isfinite(depth) & (depth > 0)
     fill = REPAIR_FACTOR * float(depth[valid].max()) if valid.any() else float("nan")
     return check_depth(depth, path, repair=repair, fill_value=fill)
-
-
-def _read_rgb(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    image = read_image(path)
-    if image.ndim != 3:
-        raise InputFileError(f"{path}: expected an RGB image, got a single channel")
-    if image.shape[:2] != shape:
-        raise InputFileError(
-            f"{path}: image is {image.shape[0]}x{image.shape[1]}, the depth map is "
-            f"{shape[0]}x{shape[1]}"
-        )
-    return image
 
 
 def make_scene(
@@ -397,8 +375,8 @@ def make_scene(
     trajectory = trajectory_from_bundle(frames, str(bundle_path))
     depth, repaired = read_depth(root / rel["depth"], repair=repair_depth)
     shape = (int(depth.shape[0]), int(depth.shape[1]))
-    sharp = _read_rgb(root / rel["sharp"], shape)
-    blurry = _read_rgb(root / rel["blurry"], shape)
+    sharp = read_rgb(root / rel["sharp"], shape)
+    blurry = read_rgb(root / rel["blurry"], shape)
     stored_k = frames[trajectory.reference_index]["intrinsics"]
     k, k_info = intrinsics_for_image(
         stored_k, shape, intrinsics_size, f"{bundle_path}: frame {trajectory.reference_index}"
@@ -410,22 +388,6 @@ def make_scene(
         "intrinsics_size": None if intrinsics_size is None else list(intrinsics_size),
         **k_info,
         "depth_repaired_pixels": repaired,
-        "reference_rxry_max_diff_deg": float(
-            np.abs(trajectory.rotation[:, :2] - reference_rxry).max()
-        ),
-        "pose_convention": POSE_NOTE,
-        "files": dict(rel),
-        "source": "RealCMB (Torres and Kämäräinen 2023), local copy of Zenodo 7745713",
-        "licence": LICENCE,
-        "citation": CITATION,
+        **provenance(trajectory, reference_rxry, rel, POSE_NOTE, SOURCE, LICENCE),
     }
-    return Scene(
-        dataset=DATASET,
-        id=scene_id,
-        sharp=sharp,
-        depth=depth.astype(np.float32),
-        trajectory=trajectory,
-        intrinsics=k,
-        blurry=blurry,
-        attrs=attrs,
-    )
+    return depth_scene(DATASET, scene_id, (sharp, blurry), depth, trajectory, k, attrs)

@@ -95,6 +95,7 @@ LICENCE = (
     "Distributed on Zenodo (record 7746117) by the authors; the licence could not be "
     "read when this reader was written. Cite: " + CITATION
 )
+SOURCE = "VirtualCMB (Torres and Kämäräinen 2023), local copy of Zenodo 7746117"
 POSE_NOTE = (
     "Poses are F_k = worldToCamSet_k @ camSetToWorld_ref (reference sample N//2+1), "
     "Unity camera axes (x right, y up, z forward) used as they are; rotation as extrinsic "
@@ -580,15 +581,17 @@ def tag_of(name: str) -> str | None:
 # --------------------------------------------------------------------------- scenes
 
 
-def _parse(scene_id: str) -> str:
+def check_scene_id(scene_id: str, dataset: str = DATASET) -> str:
+    """``scene_id`` if it is a plain file name (no slash, not ``.`` or ``..``), else
+    ValueError naming ``dataset``."""
     if not isinstance(scene_id, str) or not _SCENE_ID.match(scene_id) or scene_id in (".", ".."):
-        raise ValueError(f"virtualcmb dataset: invalid scene id {scene_id!r}")
+        raise ValueError(f"{dataset} dataset: invalid scene id {scene_id!r}")
     return scene_id
 
 
 def relative_paths(scene_id: str) -> dict[str, str]:
     """The scene's files and camera-log folder, relative to the dataset root."""
-    sid = _parse(scene_id)
+    sid = check_scene_id(scene_id)
     return {
         "sharp": f"sharp_ref/{sid}.png",
         "blurry": f"blurry/{sid}.png",
@@ -598,15 +601,20 @@ def relative_paths(scene_id: str) -> dict[str, str]:
     }
 
 
+def ids_in_folder(folder: Path, suffix: str, kind: str, files: str) -> list[str]:
+    """The names without ``suffix`` of the ``*<suffix>`` files in ``folder``, sorted; a
+    missing folder (``kind``) or one without such ``files`` raises InputFileError."""
+    if not folder.is_dir():
+        raise InputFileError(f"{folder}: {kind} folder not found")
+    ids = sorted(p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}") if p.is_file())
+    if not ids:
+        raise InputFileError(f"{folder}: no <id>{suffix} {files}")
+    return ids
+
+
 def list_ids(root: str | os.PathLike) -> list[str]:
     """Scene ids: the ``param_logs/*.txt`` names without extension, sorted by name."""
-    folder = Path(root) / "param_logs"
-    if not folder.is_dir():
-        raise InputFileError(f"{folder}: param log folder not found")
-    ids = sorted(p.name[: -len(".txt")] for p in folder.glob("*.txt") if p.is_file())
-    if not ids:
-        raise InputFileError(f"{folder}: no <id>.txt param logs")
-    return ids
+    return ids_in_folder(Path(root) / "param_logs", ".txt", "param log", "param logs")
 
 
 def categories(root: str | os.PathLike, scene_id: str) -> dict[str, str | None]:
@@ -622,7 +630,8 @@ def categories(root: str | os.PathLike, scene_id: str) -> dict[str, str | None]:
     }
 
 
-def _read_rgb(path: Path, shape: tuple[int, int]) -> np.ndarray:
+def read_rgb(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """An RGB image file whose (H, W) must be ``shape``, the depth map's."""
     image = read_image(path)
     if image.ndim != 3:
         raise InputFileError(f"{path}: expected an RGB image, got a single channel")
@@ -632,6 +641,56 @@ def _read_rgb(path: Path, shape: tuple[int, int]) -> np.ndarray:
             f"{shape[0]}x{shape[1]}"
         )
     return image
+
+
+def provenance(
+    trajectory: Trajectory,
+    reference_rxry: np.ndarray,
+    files: dict[str, str],
+    pose_note: str,
+    source: str,
+    licence: str,
+) -> dict[str, Any]:
+    """The ``attrs`` entries a CMB scene ends with (this module's and RealCMB's).
+
+    ``reference_rxry_max_diff_deg`` is the largest difference between the trajectory's
+    ``r_x, r_y`` and the reference loader's (``reference_rxry``, (N, 2) deg); then
+    ``pose_convention``, ``files``, ``source``, ``licence`` and ``citation``.
+    """
+    return {
+        "reference_rxry_max_diff_deg": float(
+            np.abs(trajectory.rotation[:, :2] - reference_rxry).max()
+        ),
+        "pose_convention": pose_note,
+        "files": dict(files),
+        "source": source,
+        "licence": licence,
+        "citation": CITATION,
+    }
+
+
+def depth_scene(
+    dataset: str,
+    scene_id: str,
+    images: tuple[np.ndarray, np.ndarray],
+    depth: np.ndarray,
+    trajectory: Trajectory,
+    intrinsics: np.ndarray,
+    attrs: dict[str, Any],
+) -> Scene:
+    """A :class:`Scene` of ``images`` (sharp, blurry) with float32 ``depth``, the
+    ``trajectory`` and the ``intrinsics``."""
+    sharp, blurry = images
+    return Scene(
+        dataset=dataset,
+        id=scene_id,
+        sharp=sharp,
+        depth=depth.astype(np.float32),
+        trajectory=trajectory,
+        intrinsics=intrinsics,
+        blurry=blurry,
+        attrs=attrs,
+    )
 
 
 def make_scene(root: str | os.PathLike, scene_id: str, *, repair_depth: bool = False) -> Scene:
@@ -675,8 +734,8 @@ def make_scene(root: str | os.PathLike, scene_id: str, *, repair_depth: bool = F
     sky_pixels = int(np.count_nonzero(depth == sky))
     depth, repaired = check_depth(depth, depth_path, repair=repair_depth, fill_value=sky)
     shape = (int(depth.shape[0]), int(depth.shape[1]))
-    sharp = _read_rgb(root / rel["sharp"], shape)
-    blurry = _read_rgb(root / rel["blurry"], shape)
+    sharp = read_rgb(root / rel["sharp"], shape)
+    blurry = read_rgb(root / rel["blurry"], shape)
     transforms = relative_transforms(logs)
     reference_rxry = np.stack([reference_angles_deg(m)[:2] for m in transforms])
     attrs = {
@@ -692,14 +751,7 @@ def make_scene(root: str | os.PathLike, scene_id: str, *, repair_depth: bool = F
         "sky_pixels": sky_pixels,
         "depth_repaired_pixels": repaired,
         "intrinsics_image_size": list(ref_log.image_size_px),
-        "reference_rxry_max_diff_deg": float(
-            np.abs(trajectory.rotation[:, :2] - reference_rxry).max()
-        ),
-        "pose_convention": POSE_NOTE,
-        "files": dict(rel),
-        "source": "VirtualCMB (Torres and Kämäräinen 2023), local copy of Zenodo 7746117",
-        "licence": LICENCE,
-        "citation": CITATION,
+        **provenance(trajectory, reference_rxry, rel, POSE_NOTE, SOURCE, LICENCE),
     }
     if tuple(ref_log.image_size_px) != (shape[1], shape[0]):
         attrs["intrinsics_note"] = (
@@ -707,13 +759,5 @@ def make_scene(root: str | os.PathLike, scene_id: str, *, repair_depth: bool = F
             f"{ref_log.image_size_px[1]} (W x H) but the images are {shape[1]}x{shape[0]}; "
             "used unscaled, as the reference does"
         )
-    return Scene(
-        dataset=DATASET,
-        id=scene_id,
-        sharp=sharp,
-        depth=depth.astype(np.float32),
-        trajectory=trajectory,
-        intrinsics=ref_log.intrinsics(),
-        blurry=blurry,
-        attrs=attrs,
-    )
+    intrinsics = ref_log.intrinsics()
+    return depth_scene(DATASET, scene_id, (sharp, blurry), depth, trajectory, intrinsics, attrs)
