@@ -1,6 +1,8 @@
 """Camera trajectories: a sequence of 6-DoF poses during the exposure.
 
-Convention (the one of the VirtualCMB/RealCMB data and the ICB/PWB reference code):
+Convention (that of the ICB/PWB reference code, with one Euler order throughout; the
+VirtualCMB and RealCMB readers convert their logs into it and document where the reference
+code's own conversion differs):
 
 - Pose ``k`` is the rigid transform from the reference camera's frame to camera ``k``'s
   frame, ``X_k = R_k X_ref + t_k``; the reference pose (index ``reference_index``, the
