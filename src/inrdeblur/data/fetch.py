@@ -98,6 +98,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
 from inrdeblur import __version__, layout
+from inrdeblur.data.checksums import file_sha256
 from inrdeblur.fileio import InputFileError, read_json, write_json
 
 try:
@@ -156,15 +157,6 @@ class _TransientError(Exception):
 
 # --------------------------------------------------------------------------------------
 # Single files
-
-
-def file_sha256(path: StrPath) -> str:
-    """Hex SHA-256 of the file at ``path``, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def torch_hub_dir() -> Path:
