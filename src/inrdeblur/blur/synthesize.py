@@ -241,10 +241,9 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
             f"blurs.{blur_name}: blur support {support[0]}x{support[1]} px is larger than the "
             f"image {scene.dataset}/{scene.id} ({scene.shape[0]}x{scene.shape[1]})"
         )
-    target = scene.sharp
     if valid:
         facts["crop"] = [top, left, shape[0], shape[1]]
-        target = scene.sharp[top : top + shape[0], left : left + shape[1]]
+    target = observed_part(scene.sharp, facts.get("crop"))
     if settings["observation"] == "scene":
         if scene.blurry is None:
             raise ValueError(

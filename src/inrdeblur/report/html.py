@@ -82,9 +82,18 @@ class GridRow:
     estimates: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _load_image(path: Path, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Array ``key`` of an ``.npz`` as an ``(H, W, 3)`` float32 image; errors name the file."""
-    data = read_npz(path)
+def _load_image(
+    path: Path,
+    key: str,
+    shape: tuple[int, ...] | None = None,
+    data: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Array ``key`` of an ``.npz`` as an ``(H, W, 3)`` float32 image; errors name the file.
+
+    ``data``: the arrays of ``path`` when the caller has already read them.
+    """
+    if data is None:
+        data = read_npz(path)
     if key not in data:
         raise InputFileError(f"{path}: missing array '{key}' (has {', '.join(sorted(data))})")
     image = np.asarray(data[key], dtype=np.float32)
@@ -128,7 +137,7 @@ def build_grid(
                 record = read_npz(blurred_path)
                 crop = json.loads(str(record["attrs"])).get("crop") if "attrs" in record else None
                 sharp = observed_part(sharp, crop)
-                blurry = _load_image(blurred_path, "blurry", sharp.shape)
+                blurry = _load_image(blurred_path, "blurry", sharp.shape, data=record)
                 estimates = {
                     method: np.clip(
                         _load_image(
