@@ -10,7 +10,9 @@ shared reference copy's SHA256SUMS.
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
+import inspect
 import itertools
 import re
 import string
@@ -382,3 +384,12 @@ def test_loader_rejects_malformed_rules(rule, message):
 )
 def test_loader_rules_expand_like_the_helper(rule):
     assert loader.expand_rule("x", rule) == expand_rule(rule)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_every_dataset_names_a_reader_that_reads_scenes(name):
+    """The registry's reader is an importable module with make_scene(root, scene_id);
+    the demo's generates its scenes, so it takes a size instead of a root."""
+    module = importlib.import_module(loader.entry(name)["reader"])
+    parameters = list(inspect.signature(module.make_scene).parameters)[:2]
+    assert parameters == (["scene_id", "size"] if name == "demo" else ["root", "scene_id"])
