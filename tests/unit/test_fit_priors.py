@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from inrdeblur.fit.nonblind import coordinate_grid
 from inrdeblur.fit.priors import (
+    CNN_PRIOR_SKIP_CHANNELS,
     CNNPrior,
     ReferenceRandomCNNPenalty,
     SkipNet,
@@ -166,11 +167,24 @@ def test_skipnet_parameter_count_matches_closed_form(kwargs):
 
 
 def test_cnn_prior_parameter_count():
-    # A SkipNet with 3 + 2 inputs: only the first stride-2 conv grows, by 2 * 8 * 9.
+    # A SkipNet with 3 + 2 inputs and a 4-channel skip branch at every scale.
     count = sum(p.numel() for p in CNNPrior().parameters())
     channels = (8, 16, 32, 64, 128)
-    assert count == skipnet_parameter_count(5, 3, channels, channels, (0, 0, 0, 4, 4))
-    assert count == 572_827 + 2 * 8 * 9
+    assert count == skipnet_parameter_count(5, 3, channels, channels, (4, 4, 4, 4, 4))
+    # With the reference's skips only the first stride-2 conv grows, by 2 * 8 * 9.
+    reference = sum(p.numel() for p in CNNPrior(skip=(0, 0, 0, 4, 4)).parameters())
+    assert reference == 572_827 + 2 * 8 * 9
+
+
+def test_cnn_prior_skips_every_scale_by_default():
+    assert CNNPrior().net.body.skip is not None  # full resolution
+    depth3 = CNNPrior(down=(4, 8, 8), up=(4, 8, 8))  # one skip per scale of ``down``
+    level, widths = depth3.net.body, []
+    while level is not None:
+        widths.append(level.skip[0][1].out_channels)
+        level = level.deeper
+    assert widths == [CNN_PRIOR_SKIP_CHANNELS] * 3
+    assert CNNPrior(**SMALL).net.body.skip is None  # an explicit skip is kept
 
 
 @pytest.mark.parametrize("size", [(37, 45), (5, 7), (64, 64), (1, 1), (65, 33)])
@@ -360,6 +374,27 @@ def test_pure_dip_fits_an_image_from_a_fixed_input():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]
+
+
+def test_full_resolution_skips_let_the_cnn_pass_fine_detail_through():
+    # At m = 1 the image is SkipNet(latent): the CNN must be able to carry the latent's
+    # detail. Train it alone to reproduce a fixed latent (the identity map). Without skip
+    # branches at the finest scales (the reference's (0, 0, 0, 4, 4)) every output pixel
+    # comes from upsampled half-resolution features, and it stays far behind.
+    target = astronaut_32()
+
+    def identity_loss(**kwargs):
+        torch.manual_seed(0)
+        prior = CNNPrior(warmup_iterations=0, **kwargs)
+        optimiser = torch.optim.Adam(prior.parameters(), lr=1e-2)
+        for _ in range(100):
+            loss = F.mse_loss(prior(target), target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        return loss.item()
+
+    assert identity_loss() < 0.2 * identity_loss(skip=(0, 0, 0, 4, 4))
 
 
 # --- ReferenceRandomCNNPenalty -----------------------------------------------------------

@@ -44,9 +44,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return -10 * math.log10(float(np.mean((np.clip(a, 0, 1) - b) ** 2)))
 
 
-# hashgrid_cnnprior is not here: the deep-image-prior CNN needs on the order of 2,000
-# iterations before it helps, too long for a unit test (see benchmarks/).
-@pytest.mark.parametrize("name", ["siren_tv", "ffn_tv", "hashgrid_tv", "dif_tv", "siren_filter"])
+@pytest.mark.parametrize(
+    "name", ["siren_tv", "ffn_tv", "hashgrid_tv", "dif_tv", "hashgrid_cnnprior", "siren_filter"]
+)
 def test_method_lowers_the_loss_and_beats_the_blurry_input(methods, problem, name):
     sharp, blurry, kernel = problem
     recipe = copy.deepcopy(methods[name])
