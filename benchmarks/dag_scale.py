@@ -7,12 +7,15 @@ then times, in the same process,
 - the baseline: the repository's params.yaml (the demo experiment);
 - the paper scale: every dataset of the registry (demo, Levin, Lai, Kodak, VirtualCMB,
   RealCMB and 1,111 GoPro-style test pairs), every method of params.yaml and 3 seeds,
-  on one uniform blur: more than 40,000 fit jobs;
+  on one uniform blur: more than 40,000 fits in about 14,000 fit jobs (a job fits every
+  seed of one image);
+- Snakemake's floor: a trivial workflow (one rule that touches a file) with as many jobs
+  as the paper scale, which shows what Snakemake itself costs per job here;
 
 for two commands: ``snakemake -n`` (parse, validate params, expand the manifests and
 build the whole DAG; no data is read or downloaded) and ``dvc status`` (DVC's view of
-every stage). Prints seconds, the number of fit jobs and the ratio to the baseline, and
-checks that no per-image name appears in the rules or in dvc.yaml.
+every stage). Prints seconds, the numbers of jobs and fits and the ratio to the baseline,
+and checks that no per-image name appears in the rules or in dvc.yaml.
 
     python benchmarks/dag_scale.py [--repeat 3] [--keep]
 """
@@ -100,12 +103,28 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
     return seconds, proc.stdout
 
 
-def fit_jobs(dry_run_output: str) -> int:
-    """The 'fit' count of Snakemake's job stats table."""
-    match = re.search(r"^\s*fit\s+(\d+)\s*$", dry_run_output, re.MULTILINE)
+def job_count(dry_run_output: str, rule: str) -> int:
+    """The count of ``rule`` ('total' for all) in Snakemake's job stats table."""
+    match = re.search(rf"^\s*{rule}\s+(\d+)\s*$", dry_run_output, re.MULTILINE)
     if match is None:
-        raise SystemExit("no 'fit' line in the dry run's job stats")
+        raise SystemExit(f"no {rule!r} line in the dry run's job stats")
     return int(match.group(1))
+
+
+FLOOR_SNAKEFILE = """\
+N = {jobs}
+rule all:
+    input: expand("out/{{i}}.txt", i=range(N))
+rule touch:
+    output: "out/{{i}}.txt"
+    shell: "touch {{output}}"
+"""
+
+
+def make_floor_repository(root: Path, jobs: int) -> None:
+    """A workflow of ``jobs`` trivial jobs (plus ``all``), no params, no DVC stages."""
+    root.mkdir(parents=True)
+    (root / "Snakefile").write_text(FLOOR_SNAKEFILE.format(jobs=jobs - 1))
 
 
 def per_image_names(repo: Path, params: dict) -> list[str]:
@@ -136,7 +155,7 @@ def main() -> None:
         "dvc status": ["dvc", "status"],
     }
     results: dict[tuple[str, str], float] = {}
-    jobs: dict[str, int] = {}
+    jobs: dict[str, dict[str, int]] = {}
     try:
         for i, (label, params) in enumerate(experiments.items()):
             repo = work / f"repo{i}"
@@ -148,18 +167,36 @@ def main() -> None:
                     runs.append(seconds)
                 results[(label, name)] = statistics.median(runs)
                 if name == "snakemake -n":
-                    jobs[label] = fit_jobs(out)
+                    jobs[label] = {rule: job_count(out, rule) for rule in ("fit", "total")}
         leaked = per_image_names(work / "repo1", experiments["paper scale"])
+        floor = work / "floor"
+        make_floor_repository(floor, jobs["paper scale"]["total"])
+        floor_s = statistics.median(
+            timed(commands["snakemake -n"], floor)[0] for _ in range(args.repeat)
+        )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
     base, big = experiments
-    print(f"fit jobs: {base} {jobs[base]:,}, {big} {jobs[big]:,}")
+    seeds = len(experiments[big]["experiment"]["seeds"])
+    for label in experiments:
+        n_seeds = len(experiments[label]["experiment"]["seeds"])
+        print(
+            f"{label}: {jobs[label]['total']:,} jobs, {jobs[label]['fit']:,} fit jobs, "
+            f"{jobs[label]['fit'] * n_seeds:,} fits"
+        )
     print(f"{'command':<16}{'baseline s':>12}{'paper s':>10}{'ratio':>8}{'target s':>10}")
     for name in commands:
         b, p = results[(base, name)], results[(big, name)]
         print(f"{name:<16}{b:>12.2f}{p:>10.2f}{p / b:>8.2f}{TARGETS_S[name]:>10.0f}")
+    total = jobs[big]["total"]
+    paper_s = results[(big, "snakemake -n")]
+    print(
+        f"Snakemake floor, {total:,} trivial jobs: snakemake -n {floor_s:.2f} s "
+        f"({1e3 * floor_s / total:.2f} ms/job); paper scale {1e3 * paper_s / total:.2f} ms/job, "
+        f"{paper_s / floor_s:.2f} x the floor ({seeds} seeds per fit job)"
+    )
     print(f"per-image names in the rules or dvc.yaml: {len(leaked)}")
     if args.keep:
         print(f"repositories kept in {work}")

@@ -30,6 +30,10 @@ def _json_arg(text: str) -> dict:
     return value
 
 
+#: the params sections a gathering command expands itself (inrdeblur.experiment)
+EXPERIMENT_HELP = "params.yaml's experiment and datasets sections as JSON (validated)"
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -65,11 +69,12 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from inrdeblur.data.prepare import prepare_scene
+    from inrdeblur.data.prepare import prepare_dataset
 
-    scene = prepare_scene(args.dataset, args.scene, args.settings)
-    scene.save(args.out)
-    log.info("wrote %s", args.out)
+    paths = prepare_dataset(
+        args.dataset, args.settings, args.out_dir, progress=not args.no_progress
+    )
+    log.info("wrote %d scene(s) to %s", len(paths), args.out_dir)
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
@@ -83,51 +88,54 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
-    from inrdeblur.fit.run import run_fit
+    from inrdeblur.fit.run import run_fits
 
-    run_fit(
+    run_fits(
         scene_path=args.scene,
         blurred_path=args.blurred,
         method=args.method,
         recipe=args.recipe,
-        seed=args.seed,
+        seeds=args.seeds,
         threads=args.threads,
-        outputs={
-            "estimate_png": args.estimate_png,
-            "estimate_npz": args.estimate_npz,
-            "trace": args.trace,
-            "meta": args.meta,
-        },
+        out_dir=args.out_dir,
+        checkpoint_dir=args.checkpoint_dir,
         progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
     )
 
 
 def cmd_index_fits(args: argparse.Namespace) -> None:
+    from inrdeblur.experiment import fit_metas
     from inrdeblur.fit.run import write_fit_index
 
-    write_fit_index(args.method, args.meta, args.out)
+    write_fit_index(args.method, fit_metas(args.experiment, args.method), args.out)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from inrdeblur.metrics.evaluate import evaluate_fit
+    from inrdeblur.data.registry import scene_ids
+    from inrdeblur.metrics.evaluate import evaluate_set
 
-    evaluate_fit(
-        scene_path=args.scene,
-        blurred_path=args.blurred,
-        estimate_path=args.estimate,
-        meta_path=args.meta,
+    records = evaluate_set(
+        method=args.method,
+        blur=args.blur,
+        dataset=args.dataset,
+        scenes=scene_ids(args.dataset, args.settings),
+        seeds=args.seeds,
         out=args.out,
         lpips=args.lpips,
         aligned=args.aligned,
+        progress=not args.no_progress,
     )
+    log.info("wrote %s (%d fits)", args.out, len(records))
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
     from inrdeblur.fileio import read_json
     from inrdeblur.report.tables import write_tables
 
-    records = [read_json(p) for p in args.records]
+    records = []
+    for path in args.records:
+        records += read_json(path)
     write_tables(records, args.metrics_csv, args.summary_csv, args.metrics_json)
 
 
@@ -145,10 +153,11 @@ def cmd_forward_model(args: argparse.Namespace) -> None:
 
 
 def cmd_forward_model_tables(args: argparse.Namespace) -> None:
+    from inrdeblur.experiment import forward_model_records
     from inrdeblur.fileio import read_json
     from inrdeblur.metrics.forward_models import write_forward_model_tables
 
-    records = [read_json(p) for p in args.records]
+    records = [read_json(p) for p in forward_model_records(args.experiment)]
     write_forward_model_tables(records, args.records_csv, args.summary_csv)
 
 
@@ -202,11 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("prepare", help="write one scene record of a dataset")
+    p = sub.add_parser("prepare", help="write the scene record of every selected scene")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--scene", required=True)
-    p.add_argument("--settings", type=_json_arg, required=True, help="datasets.<name> as JSON")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--settings", type=_json_arg, required=True, help="datasets.<name> as JSON (its scenes)"
+    )
+    p.add_argument("--out-dir", type=Path, required=True, help="writes <scene>.npz there")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("synthesize", help="blur one scene")
@@ -216,38 +227,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_synthesize)
 
-    p = sub.add_parser("fit", help="fit one method to one blurred image with one seed")
+    p = sub.add_parser("fit", help="fit one method to one blurred image, once per seed")
     p.add_argument("--scene", type=Path, required=True)
     p.add_argument("--blurred", type=Path, required=True)
     p.add_argument("--method", required=True)
     p.add_argument("--recipe", type=_json_arg, required=True, help="methods.<name> as JSON")
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--seeds", type=int, nargs="+", required=True, help="fitted in turn")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--estimate-png", type=Path, required=True)
-    p.add_argument("--estimate-npz", type=Path, required=True)
-    p.add_argument("--trace", type=Path, required=True)
-    p.add_argument("--meta", type=Path, required=True)
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="the job's folder; seed k writes seed<k>/estimate.png, estimate.npz, "
+        "trace.csv and meta.json there",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--checkpoint-every",
         type=int,
         default=50,
-        help="iterations between checkpoints beside the outputs, from which a killed or "
-        "requeued fit resumes (0: none; default 50)",
+        help="iterations between checkpoints, from which a killed or requeued fit resumes "
+        "(0: none; default 50)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        required=True,
+        help="where seed k checkpoints (seed<k>.pt); outside --out-dir, which Snakemake "
+        "deletes before it reruns a failed job",
     )
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("index-fits", help="one CSV row per fit of a method")
     p.add_argument("--method", required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("meta", nargs="*", type=Path, help="meta.json files of the fits")
+    p.add_argument("--experiment", type=_json_arg, required=True, help=EXPERIMENT_HELP)
     p.set_defaults(func=cmd_index_fits)
 
-    p = sub.add_parser("evaluate", help="metrics of one fit")
-    p.add_argument("--scene", type=Path, required=True)
-    p.add_argument("--blurred", type=Path, required=True)
-    p.add_argument("--estimate", type=Path, required=True, help="estimate.npz")
-    p.add_argument("--meta", type=Path, required=True, help="meta.json of the fit")
+    p = sub.add_parser(
+        "evaluate", help="metrics of every fit of a method on one blur of one dataset"
+    )
+    p.add_argument("--method", required=True)
+    p.add_argument("--blur", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument(
+        "--settings", type=_json_arg, required=True, help="datasets.<dataset> as JSON (its scenes)"
+    )
+    p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument(
         "--aligned",
@@ -255,14 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="when to add the shift-aligned metrics (params: metrics.aligned)",
     )
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="the JSON list of records")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("aggregate", help="metrics tables and DVC metrics from per-fit records")
+    p = sub.add_parser("aggregate", help="metrics tables and DVC metrics from the metric records")
     p.add_argument("--metrics-csv", type=Path, required=True)
     p.add_argument("--summary-csv", type=Path, required=True)
     p.add_argument("--metrics-json", type=Path, required=True)
-    p.add_argument("records", nargs="+", type=Path, help="per-fit metric JSON files")
+    p.add_argument(
+        "records", nargs="+", type=Path, help="metric files of the evaluate jobs (JSON lists)"
+    )
     p.set_defaults(func=cmd_aggregate)
 
     p = sub.add_parser(
@@ -278,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forward-model-tables", help="tables of the blur-formation experiment")
     p.add_argument("--records-csv", type=Path, required=True)
     p.add_argument("--summary-csv", type=Path, required=True)
-    p.add_argument("records", nargs="*", type=Path, help="per-scene forward-model JSON files")
+    p.add_argument("--experiment", type=_json_arg, required=True, help=EXPERIMENT_HELP)
     p.set_defaults(func=cmd_forward_model_tables)
 
     p = sub.add_parser("report", help="render the HTML report")

@@ -9,7 +9,8 @@ stage          files
 =============  ====================================================================
 fetch          ``data/raw/<dataset>/`` (the dataset's own files) and its stamp
                ``data/raw/<dataset>/.fetched.json``, written last
-prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.data.scene`)
+prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.data.scene`);
+               one job per dataset, whose output is that folder
 synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, 3)
                float32, the data that rebuilds the operator (``kernel`` or the
                geometry) and ``attrs`` (see :mod:`inrdeblur.blur.synthesize`)
@@ -17,9 +18,14 @@ forward model  ``results/forward_models/<blur>/<dataset>/<scene>.json``, tables
                ``results/forward_models/records.csv`` and ``summary.csv``
 fit            ``results/fits/<method>/<blur>/<dataset>/<scene>/seed<k>/``:
                ``estimate.png``, ``estimate.npz`` (``estimate`` (H, W, 3) float32),
-               ``trace.csv`` (iteration, loss, psnr, seconds), ``meta.json``
+               ``trace.csv`` (iteration, loss, psnr, seconds), ``meta.json``; one
+               job fits every seed of an image, so its folder ``.../<scene>/`` holds
+               one ``seed<k>/`` per seed
+               (the job's output is that folder); checkpoints of a running job in
+               ``results/checkpoints/<method>/<blur>/<dataset>/<scene>/seed<k>.pt``
 fit index      ``results/fits/<method>/index.csv``: one row per fit of the method
-evaluate       ``results/metrics/<method>/<blur>/<dataset>/<scene>/seed<k>.json``
+evaluate       ``results/metrics/<method>/<blur>/<dataset>.json``: a JSON list, one
+               record per scene and seed (one evaluate job per method, blur, dataset)
 aggregate      ``results/tables/metrics.csv``, ``results/tables/summary.csv``,
                ``results/metrics.json``
 report         ``reports/index.html``, ``reports/figures/*.png``
@@ -32,15 +38,32 @@ from pathlib import Path
 
 RAW_DIR = "data/raw"
 FETCH_STAMP = RAW_DIR + "/{dataset}/.fetched.json"
-SCENE = "data/scenes/{dataset}/{scene}.npz"
+#: the scenes of one dataset: one prepare job writes them all
+SCENES_DIR = "data/scenes/{dataset}"
+SCENE = SCENES_DIR + "/{scene}.npz"
 BLURRED = "data/blurred/{blur}/{dataset}/{scene}.npz"
-FIT_DIR = "results/fits/{method}/{blur}/{dataset}/{scene}/seed{seed}"
-FIT_ESTIMATE_PNG = FIT_DIR + "/estimate.png"
-FIT_ESTIMATE_NPZ = FIT_DIR + "/estimate.npz"
-FIT_TRACE = FIT_DIR + "/trace.csv"
-FIT_META = FIT_DIR + "/meta.json"
+#: the folder of one fit job: every seed of one method on one blurred image
+FIT_SCENE_DIR = "results/fits/{method}/{blur}/{dataset}/{scene}"
+#: one seed's folder inside a fit job's folder
+SEED = "seed{seed}"
+FIT_DIR = FIT_SCENE_DIR + "/" + SEED
+#: the four outputs of one fit (one seed), by role, as names inside its FIT_DIR
+FIT_FILES = {
+    "estimate_png": "estimate.png",
+    "estimate_npz": "estimate.npz",
+    "trace": "trace.csv",
+    "meta": "meta.json",
+}
+FIT_ESTIMATE_PNG = FIT_DIR + "/" + FIT_FILES["estimate_png"]
+FIT_ESTIMATE_NPZ = FIT_DIR + "/" + FIT_FILES["estimate_npz"]
+FIT_TRACE = FIT_DIR + "/" + FIT_FILES["trace"]
+FIT_META = FIT_DIR + "/" + FIT_FILES["meta"]
 FIT_INDEX = "results/fits/{method}/index.csv"
-METRICS = "results/metrics/{method}/{blur}/{dataset}/{scene}/seed{seed}.json"
+#: the checkpoints of a running fit job, one ``seed<k>.pt`` per seed, deleted when the job
+#: ends; outside the job's folder, which Snakemake deletes before it reruns a failed job
+FIT_CHECKPOINT_DIR = "results/checkpoints/{method}/{blur}/{dataset}/{scene}"
+#: the metric records of one evaluate job: every fit of a method on a blur of a dataset
+METRICS_SET = "results/metrics/{method}/{blur}/{dataset}.json"
 FORWARD_RECORD = "results/forward_models/{blur}/{dataset}/{scene}.json"
 FORWARD_RECORDS_TABLE = "results/forward_models/records.csv"
 FORWARD_SUMMARY_TABLE = "results/forward_models/summary.csv"
@@ -67,9 +90,11 @@ def fit_dir(
     )
 
 
-def metrics_path(
-    method: str, blur: str, dataset: str, scene: str, seed: int, root: str | Path = "."
-) -> Path:
-    return Path(root) / METRICS.format(
-        method=method, blur=blur, dataset=dataset, scene=scene, seed=seed
-    )
+def seed_dir(scene_dir: str | Path, seed: int) -> Path:
+    """One seed's folder in a fit job's folder (a :data:`FIT_SCENE_DIR`): a :data:`FIT_DIR`."""
+    return Path(scene_dir) / SEED.format(seed=seed)
+
+
+def fit_outputs(fit_folder: str | Path) -> dict[str, Path]:
+    """The four outputs of one fit in ``fit_folder`` (a :data:`FIT_DIR`), by role."""
+    return {role: Path(fit_folder) / name for role, name in FIT_FILES.items()}

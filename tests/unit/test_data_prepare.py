@@ -26,6 +26,7 @@ from inrdeblur.data.prepare import (
     area_resize,
     fit_max_side,
     nearest_resize,
+    prepare_dataset,
     prepare_scene,
     resample_kernel,
     scale_intrinsics,
@@ -126,6 +127,19 @@ def test_demo_goes_through_the_registry():
     _assert_same(scene, demo.make_scene("coins", size=32))
     assert scene.attrs["categories"] == {"depth_model": "layered"}
     _assert_capabilities(scene, "demo")
+
+
+def test_one_job_prepares_every_selected_scene_of_a_dataset(tmp_path):
+    paths = prepare_dataset(
+        "demo", {"size": 32, "scenes": ["coins", "astronaut"]}, tmp_path / "demo", progress=False
+    )
+    assert paths == [tmp_path / "demo" / "coins.npz", tmp_path / "demo" / "astronaut.npz"]
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["astronaut.npz", "coins.npz"]
+    for path in paths:
+        _assert_same(Scene.load(path), demo.make_scene(path.stem, size=32))
+    with pytest.raises(ValueError, match="'nosuch'"):
+        prepare_dataset("demo", {"scenes": ["coins", "nosuch"]}, tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_levin_is_verified_and_read(levin_root):

@@ -1,10 +1,12 @@
 """Fit checkpoints: an interrupted fit resumes to the uninterrupted result, a checkpoint of
-another fit is refused, and ``run_fit`` keeps its checkpoint beside the outputs."""
+another fit is refused, ``run_fit`` keeps its checkpoint beside the outputs, and a fit job
+of several seeds that is killed refits only what was not finished."""
 
 from __future__ import annotations
 
 import copy
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json
 from inrdeblur.fit import run as fit_run
 from inrdeblur.fit.nonblind import CheckpointError, FitResult, fit_nonblind
-from inrdeblur.fit.run import CHECKPOINT_NAME, run_fit
+from inrdeblur.fit.run import CHECKPOINT_NAME, run_fit, run_fits
 
 RECIPE = {
     "inr": {
@@ -164,7 +166,7 @@ def test_changing_only_checkpoint_every_keeps_the_checkpoint(problem, tmp_path):
         )
     resumed = fit(problem, RECIPE, progress=False, checkpoint_path=checkpoint, checkpoint_every=7)
     assert resumed.extra["resumed_from"] == 5
-    assert torch.load(checkpoint, weights_only=True)["iteration"] == 21  # 7, 14, 21
+    assert torch.load(checkpoint, weights_only=True)["iteration"] == 24  # 7, 14, 21, last
 
 
 @pytest.mark.parametrize(
@@ -254,7 +256,7 @@ def test_run_fit_resumes_from_the_checkpoint_beside_its_outputs(problem, tmp_pat
         raise Interrupted
 
     # The job dies after the fit, before its outputs are written: the checkpoint of the
-    # last multiple of 5 (iteration 20) stays in the fit's folder.
+    # last iteration (24; the others are every 5) stays in the fit's folder.
     with monkeypatch.context() as patch:
         patch.setattr(fit_run, "write_png", killed)
         with pytest.raises(Interrupted):
@@ -262,10 +264,60 @@ def test_run_fit_resumes_from_the_checkpoint_beside_its_outputs(problem, tmp_pat
     assert (fit_dir / CHECKPOINT_NAME).is_file()
     assert not outputs["meta"].exists()
 
-    meta = run_fit(**args)  # the requeued job
-    assert meta["resumed_from"] == 20 and meta["iterations"] == 24
+    meta = run_fit(**args)  # the requeued job: renders the estimate, fits nothing
+    assert meta["resumed_from"] == 24 and meta["iterations"] == 24
     assert meta["tiles"] == 1 and meta["amp"] is False
-    assert read_json(outputs["meta"])["resumed_from"] == 20
+    assert read_json(outputs["meta"])["resumed_from"] == 24
     assert all(path.is_file() for path in outputs.values())
     assert not (fit_dir / CHECKPOINT_NAME).exists()  # removed once the outputs are safe
     assert sorted(p.name for p in fit_dir.iterdir()) == sorted(p.name for p in outputs.values())
+
+
+def test_a_killed_fit_job_resumes_every_seed_where_it_stopped(problem, tmp_path, monkeypatch):
+    """Seed 0 finished, seed 1 was killed at iteration 12; Snakemake then deletes the job's
+    output folder. The rerun renders seed 0 from its final checkpoint, resumes seed 1 from
+    iteration 10, and ends with the estimates of a job that was never interrupted."""
+    scene_path, blurred_path = write_inputs(problem, tmp_path)
+    args = dict(
+        scene_path=scene_path,
+        blurred_path=blurred_path,
+        method="toy",
+        recipe=RECIPE,
+        seeds=[0, 1],
+        threads=1,
+        progress=False,
+        checkpoint_every=5,
+    )
+    run_fits(**args, out_dir=tmp_path / "clean", checkpoint_dir=tmp_path / "clean.ckpt")
+    assert not (tmp_path / "clean.ckpt").exists()  # deleted once every seed is written
+
+    real_fit, calls = fit_run.fit_nonblind, []
+
+    def dies_in_the_second_fit(*fargs, **kwargs):
+        calls.append(kwargs["description"])
+        if len(calls) == 2:
+
+            def kill(row):
+                if row["iteration"] == 12:
+                    raise Interrupted
+
+            kwargs["on_iteration"] = kill
+        return real_fit(*fargs, **kwargs)
+
+    out_dir, checkpoints = tmp_path / "job", tmp_path / "job.ckpt"
+    with monkeypatch.context() as patch:
+        patch.setattr(fit_run, "fit_nonblind", dies_in_the_second_fit)
+        with pytest.raises(Interrupted):
+            run_fits(**args, out_dir=out_dir, checkpoint_dir=checkpoints)
+    assert (out_dir / "seed0" / "meta.json").is_file()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["seed0.pt", "seed1.pt"]
+    shutil.rmtree(out_dir)  # what Snakemake does to a failed job's output folder
+
+    metas = run_fits(**args, out_dir=out_dir, checkpoint_dir=checkpoints)
+    assert [m["resumed_from"] for m in metas] == [24, 10]
+    assert not checkpoints.exists()
+    for seed in (0, 1):
+        resumed = np.load(out_dir / f"seed{seed}" / "estimate.npz")["estimate"]
+        clean = np.load(tmp_path / "clean" / f"seed{seed}" / "estimate.npz")["estimate"]
+        np.testing.assert_array_equal(resumed, clean)
+        assert read_json(out_dir / f"seed{seed}" / "meta.json")["seed"] == seed

@@ -25,7 +25,8 @@ from inrdeblur.data.scene import Scene
 pytestmark = pytest.mark.workflow
 
 SCENE_ID = "im1_kernel3"
-SCENE = f"data/scenes/levin/{SCENE_ID}.npz"
+SCENES = "data/scenes/levin"  # the prepare job's output: every selected scene
+SCENE = f"{SCENES}/{SCENE_ID}.npz"
 DROPPED = "/blurred/im1_kernel3_img.png"  # its first request ends halfway
 
 
@@ -110,7 +111,7 @@ def expected_files() -> list[str]:
 def test_snakemake_fetches_once_as_a_local_rule_then_prepares(tmp_path, local_env, levin_server):
     levin_server.requests.clear()
     project = make_project(tmp_path / "p", levin_params(levin_server.url, [SCENE_ID]))
-    proc = run(["snakemake", "--cores", "2", SCENE], project, local_env, timeout=300)
+    proc = run(["snakemake", "--cores", "2", SCENES], project, local_env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert proc.stdout.count("rule fetch:") == 1, proc.stdout[-5000:]  # fetched once
     # fetch runs where Snakemake runs (login nodes have the internet); prepare may run on a
@@ -131,7 +132,7 @@ def test_snakemake_fetches_once_as_a_local_rule_then_prepares(tmp_path, local_en
     for key in ("sharp", "blurry", "kernel"):
         np.testing.assert_array_equal(getattr(scene, key), getattr(direct, key), err_msg=key)
 
-    again = run(["snakemake", "--cores", "2", SCENE], project, local_env, timeout=120)
+    again = run(["snakemake", "--cores", "2", SCENES], project, local_env, timeout=120)
     assert again.returncode == 0, again.stdout[-5000:]
     assert "Nothing to be done" in again.stdout
     assert sum(map(len, levin_server.requests.values())) == 45  # nothing fetched again

@@ -169,8 +169,11 @@ def test_blur_formation_records_match_an_independent_psnr(finished_run):
 
 def test_missing_lpips_backbone_is_recorded_not_invented(finished_run, tool_env):
     p = finished_run
-    path = p / "results/metrics/siren_tv/motion/demo/astronaut/seed0.json"
-    record = json.loads(path.read_text())
+    records = json.loads((p / "results/metrics/siren_tv/motion/demo.json").read_text())
+    assert {(r["scene"], r["seed"]) for r in records} == {
+        (scene, seed) for scene in ("astronaut", "motorcycle") for seed in (0, 1)
+    }
+    record = records[0]
     if record["lpips_status"] == "ok":
         pytest.skip("the AlexNet backbone is installed here, so LPIPS is computed")
     assert record["lpips"] is None and record["lpips_blurry"] is None
@@ -187,7 +190,9 @@ def test_second_run_has_nothing_to_do_and_param_change_reruns_one_method(finishe
     write_params(p, params)
     dry = run(["snakemake", "-n", "--cores", "2"], p, tool_env)
     assert dry.returncode == 0
-    # Every fit of the changed method reruns (2 blurs x 2 scenes x 2 seeds); nothing upstream.
-    assert "fit 8" in " ".join(dry.stdout.split())
+    # Every fit job of the changed method reruns (2 blurs x 2 scenes, each job fits both
+    # seeds), and its 2 evaluate jobs (one per blur); nothing upstream.
+    stats = " ".join(dry.stdout.split("Job stats:")[1].split())
+    assert "fit 4" in stats and "evaluate 2" in stats, stats
     assert "prepare" not in dry.stdout.split("Job stats:")[1]
     write_params(p, tiny_params())

@@ -1,7 +1,7 @@
 rule synthesize:
     """A blurry image and its blur operator from a sharp scene."""
     input:
-        scene=layout.SCENE,
+        scenes=layout.SCENES_DIR,
     output:
         layout.BLURRED,
     log:
@@ -14,8 +14,9 @@ rule synthesize:
         runtime=10,
     params:
         settings=blur_settings,
+        scene=layout.SCENE,
     shell:
-        "inrdeblur synthesize --scene {input.scene:q} --blur {wildcards.blur}"
+        "inrdeblur synthesize --scene {params.scene:q} --blur {wildcards.blur}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 

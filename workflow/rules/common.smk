@@ -1,15 +1,18 @@
 # Parameters, wildcard constraints and target lists. No rule lives here.
-# Rules with one job per image (prepare, synthesize, fit, evaluate, forward_model) have no
-# `message:`: Snakemake already logs their rule name and wildcards, and formatting a
-# message costs about 1 ms per job when a paper-scale DAG is built (benchmarks/dag_scale.py).
+# Job granularity: prepare runs once per dataset, synthesize once per blurred image, fit once
+# per blurred image and method (every seed in turn), evaluate once per method, blur and
+# dataset; a paper-scale DAG (benchmarks/dag_scale.py) then has about one job per image and
+# method. The per-image rules (synthesize, fit, forward_model) have no `message:`:
+# Snakemake already logs their rule name and wildcards, and formatting a message costs
+# time per job.
 import json
 import os
 import shlex
 
-from inrdeblur import layout
+from inrdeblur import experiment, layout
 from inrdeblur.config import ParamsError, validate_params
 from inrdeblur.data.fetch import torch_hub_dir
-from inrdeblur.data.registry import entry, has_reference_blur, scene_ids
+from inrdeblur.data.registry import entry
 
 try:
     config.update(validate_params(config, source="params.yaml"))
@@ -17,9 +20,9 @@ except ParamsError as err:
     raise WorkflowError(str(err)) from None
 
 EXPERIMENT = config["experiment"]
-SCENES = {
-    dataset: scene_ids(dataset, config["datasets"][dataset]) for dataset in EXPERIMENT["datasets"]
-}
+#: every seed is fitted in the same job as the others of its image and method
+SEEDS = EXPERIMENT["seeds"]
+SCENES = experiment.scenes_by_dataset(config)
 CONDA_ENV = "../envs/inrdeblur.yaml"
 LPIPS_FLAG = "--lpips" if config["metrics"]["lpips"] else "--no-lpips"
 #: where `inrdeblur fetch` puts each downloaded dataset (its default --raw-dir)
@@ -90,18 +93,10 @@ def experiment_settings(wildcards):
     return _as_json({k: v for k, v in config.items() if k != "executor"})
 
 
-def _images():
-    for blur in EXPERIMENT["blurs"]:
-        for dataset in EXPERIMENT["datasets"]:
-            for scene in SCENES[dataset]:
-                yield {"blur": blur, "dataset": dataset, "scene": scene}
-
-
-def _fits(methods):
-    for method in methods:
-        for image in _images():
-            for seed in EXPERIMENT["seeds"]:
-                yield {"method": method, "seed": seed, **image}
+def experiment_sections(wildcards):
+    """The sections a gathering stage expands itself (inrdeblur.experiment): file lists
+    of a paper-scale experiment are too long for one shell command."""
+    return _as_json({k: config[k] for k in ("experiment", "datasets")})
 
 
 def all_fetch_stamps():
@@ -109,37 +104,52 @@ def all_fetch_stamps():
     return [FETCH_STAMP.format(dataset=d) for d in EXPERIMENT["datasets"] if is_fetched(d)]
 
 
-def all_scene_files():
-    return sorted({layout.SCENE.format(**image) for image in _images()})
+def all_scene_dirs():
+    return [layout.SCENES_DIR.format(dataset=d) for d in EXPERIMENT["datasets"]]
 
 
 def all_blurred_files():
-    return [layout.BLURRED.format(**image) for image in _images()]
+    return [layout.BLURRED.format(**image) for image in experiment.images(config, SCENES)]
 
 
-def fit_metas_of_method(wildcards):
-    return [layout.FIT_META.format(**fit) for fit in _fits([wildcards.method])]
+def _fit_dirs(methods):
+    """The output folder of every fit job of `methods`."""
+    return [
+        layout.FIT_SCENE_DIR.format(**job) for job in experiment.fit_jobs(config, methods, SCENES)
+    ]
+
+
+def fit_dirs_of_method(wildcards):
+    return _fit_dirs([wildcards.method])
+
+
+def all_fit_dirs():
+    return _fit_dirs(EXPERIMENT["methods"])
 
 
 def all_fit_indexes():
     return [layout.FIT_INDEX.format(method=m) for m in EXPERIMENT["methods"]]
 
 
-def all_fit_estimates():
-    return [layout.FIT_ESTIMATE_NPZ.format(**fit) for fit in _fits(EXPERIMENT["methods"])]
+def evaluation_set_inputs(wildcards):
+    """The scenes, blurred images and fit folders (every seed) one evaluate job reads."""
+    images = [
+        {"blur": wildcards.blur, "dataset": wildcards.dataset, "scene": scene}
+        for scene in SCENES[wildcards.dataset]
+    ]
+    return {
+        "scenes": layout.SCENES_DIR.format(dataset=wildcards.dataset),
+        "blurred": [layout.BLURRED.format(**image) for image in images],
+        "fits": [layout.FIT_SCENE_DIR.format(method=wildcards.method, **image) for image in images],
+    }
 
 
-def all_metric_files():
-    return [layout.METRICS.format(**fit) for fit in _fits(EXPERIMENT["methods"])]
-
-
-def _forward_model_scenes():
-    for blur in EXPERIMENT["forward_models"]:
-        for dataset in EXPERIMENT["datasets"]:
-            if has_reference_blur(dataset):
-                for scene in SCENES[dataset]:
-                    yield {"blur": blur, "dataset": dataset, "scene": scene}
+def all_metric_sets():
+    return [layout.METRICS_SET.format(**s) for s in experiment.evaluation_sets(config)]
 
 
 def all_forward_model_records():
-    return [layout.FORWARD_RECORD.format(**item) for item in _forward_model_scenes()]
+    return [
+        layout.FORWARD_RECORD.format(**item)
+        for item in experiment.forward_model_scenes(config, SCENES)
+    ]

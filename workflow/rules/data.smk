@@ -48,21 +48,24 @@ rule fetch_lpips:
 
 
 rule prepare:
-    """One normalised scene record per image of a dataset."""
+    """The normalised scene record of every image of a dataset in the experiment: one job
+    per dataset, reading is quick next to starting a job per image."""
     input:
         fetched=fetched_dataset,
     output:
-        layout.SCENE,
+        directory(layout.SCENES_DIR),
     log:
-        "logs/prepare/{dataset}/{scene}.log",
+        "logs/prepare/{dataset}.log",
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=2000,
+        runtime=60,
     params:
         settings=dataset_settings,
+    message:
+        "prepare the scenes of {wildcards.dataset}"
     shell:
-        "inrdeblur prepare --dataset {wildcards.dataset} --scene {wildcards.scene}"
-        " --settings {params.settings:q} --out {output:q} 2> {log:q}"
+        "inrdeblur prepare --dataset {wildcards.dataset} --settings {params.settings:q}"
+        " --no-progress --out-dir {output:q} 2> {log:q}"

@@ -1,34 +1,34 @@
 rule evaluate:
-    """PSNR, SSIM and LPIPS (and, per metrics.aligned, the shift-aligned metrics) of one fit and of its blurry input."""
+    """PSNR, SSIM and LPIPS (and, per metrics.aligned, the shift-aligned metrics) of every fit of a method on one blur of one dataset, and of the blurry inputs: one job loads LPIPS once for them all."""
     input:
-        scene=layout.SCENE,
-        blurred=layout.BLURRED,
-        estimate=layout.FIT_ESTIMATE_NPZ,
-        meta=layout.FIT_META,
+        unpack(evaluation_set_inputs),
     output:
-        layout.METRICS,
+        layout.METRICS_SET,
     log:
-        "logs/evaluate/{method}/{blur}/{dataset}/{scene}/seed{seed}.log",
+        "logs/evaluate/{method}/{blur}/{dataset}.log",
     conda:
         CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=60,
     params:
         lpips=LPIPS_FLAG,
         aligned=config["metrics"]["aligned"],
+        settings=dataset_settings,
+        seeds=" ".join(map(str, SEEDS)),
+    message:
+        "evaluate {wildcards.method} on {wildcards.blur}/{wildcards.dataset}"
     shell:
-        "inrdeblur evaluate --scene {input.scene:q} --blurred {input.blurred:q}"
-        " --estimate {input.estimate:q} --meta {input.meta:q} {params.lpips}"
-        " --aligned {params.aligned}"
-        " --out {output:q} 2> {log:q}"
+        "inrdeblur evaluate --method {wildcards.method} --blur {wildcards.blur}"
+        " --dataset {wildcards.dataset} --settings {params.settings:q} --seeds {params.seeds}"
+        " {params.lpips} --aligned {params.aligned} --no-progress --out {output:q} 2> {log:q}"
 
 
 rule aggregate:
     """Long metrics table, summary table and DVC metrics of the whole experiment."""
     input:
-        all_metric_files(),
+        all_metric_sets(),
     output:
         metrics=layout.METRICS_TABLE,
         summary=layout.SUMMARY_TABLE,

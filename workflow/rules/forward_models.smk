@@ -1,7 +1,7 @@
 rule forward_model:
     """One blur model on one scene, compared with the scene's reference blurry image."""
     input:
-        scene=layout.SCENE,
+        scenes=layout.SCENES_DIR,
     output:
         layout.FORWARD_RECORD,
     log:
@@ -14,8 +14,9 @@ rule forward_model:
         runtime=20,
     params:
         settings=blur_settings,
+        scene=layout.SCENE,
     shell:
-        "inrdeblur forward-model --scene {input.scene:q} --blur {wildcards.blur}"
+        "inrdeblur forward-model --scene {params.scene:q} --blur {wildcards.blur}"
         " --settings {params.settings:q} --threads {threads} --out {output:q} 2> {log:q}"
 
 
@@ -34,8 +35,10 @@ rule forward_model_tables:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        experiment=experiment_sections,
     message:
         "tabulate the blur-formation experiment"
     shell:
         "inrdeblur forward-model-tables --records-csv {output.records:q}"
-        " --summary-csv {output.summary:q} {input:q} 2> {log:q}"
+        " --summary-csv {output.summary:q} --experiment {params.experiment:q} 2> {log:q}"

@@ -4,9 +4,9 @@ rule report:
         metrics=layout.METRICS_TABLE,
         summary=layout.SUMMARY_TABLE,
         forward=layout.FORWARD_SUMMARY_TABLE,
-        scenes=all_scene_files(),
+        scenes=all_scene_dirs(),
         blurred=all_blurred_files(),
-        estimates=all_fit_estimates(),
+        fits=all_fit_dirs(),
     output:
         html=layout.REPORT_HTML,
         figures=directory(layout.REPORT_FIGURES),

@@ -1,11 +1,12 @@
-"""The prepare stage: one dataset scene as a normalised scene record.
+"""The prepare stage: dataset scenes as normalised scene records.
 
-:func:`prepare_scene` validates the dataset's ``datasets.<name>`` settings (filling the
-schema's defaults), checks the scene id against the registry's manifest and dispatches to
-the dataset's reader. Readers of downloaded datasets read ``<root>/<registry root>``
-(:func:`inrdeblur.data.registry.reader_root`) and, where the reader has a ``verify()`` and
-``verify`` is set, check the folder first. Every error names the dataset and the scene id
-as well as the file the reader names.
+:func:`prepare_dataset` prepares every scene of a dataset that the experiment selects (one
+job per dataset). :func:`prepare_scene` validates the dataset's ``datasets.<name>``
+settings (filling the schema's defaults), checks the scene id against the registry's
+manifest and dispatches to the dataset's reader. Readers of downloaded datasets read
+``<root>/<registry root>`` (:func:`inrdeblur.data.registry.reader_root`) and, where the
+reader has a ``verify()`` and ``verify`` is set, check the folder first. Every error names
+the dataset and the scene id as well as the file the reader names.
 
 **Indexed manifests.** VirtualCMB and RealCMB scenes are listed by index (``000`` ...
 ``982``, ``00`` ... ``57``), because their real names are file names that only the data
@@ -51,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from inrdeblur.data import registry
 from inrdeblur.data.scene import Scene
@@ -105,6 +107,33 @@ def prepare_scene(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scen
     if settings.get("max_side") is not None:
         scene = fit_max_side(scene, int(settings["max_side"]))
     return scene
+
+
+def prepare_dataset(
+    dataset: str, settings: dict[str, Any], out_dir: str | os.PathLike, progress: bool = True
+) -> list[Path]:
+    """:func:`prepare_scene` of every scene ``settings`` selects, saved as
+    ``out_dir/<scene>.npz`` (each written atomically); the paths.
+
+    One prepare job per dataset: reading a scene takes far less than starting a process,
+    and a settings change reprepares every scene of the dataset anyway.
+    """
+    from inrdeblur.config.params import dataset_settings
+
+    if dataset not in registry.DATASETS:
+        raise ValueError(
+            f"prepare: unknown dataset {dataset!r} (known: {', '.join(registry.DATASETS)})"
+        )
+    settings = dataset_settings(dataset, settings)
+    scene_ids = registry.scene_ids(dataset, settings)
+    for scene_id in scene_ids:  # every id first, before any file is written
+        _check_scene_id(dataset, scene_id)
+    paths = []
+    for scene_id in tqdm(scene_ids, desc=f"prepare {dataset}", disable=not progress):
+        path = Path(out_dir) / f"{scene_id}.npz"
+        prepare_scene(dataset, scene_id, settings).save(path)
+        paths.append(path)
+    return paths
 
 
 def _check_scene_id(dataset: str, scene_id: str) -> None:

@@ -22,11 +22,12 @@ epoch is ``len(tiles)`` iterations. The final estimate is rendered tile by tile 
 ``tile: 0``, or a tile at least as large as the image, is the whole-image fit.
 
 Checkpoints (``checkpoint_every`` > 0 and a ``checkpoint_path``): every so many
-iterations the model, optimiser, schedule, gradient scaler, RNG states, iteration and the
-trace so far are written atomically; a fit started with an existing checkpoint resumes
-from it and ends with the same estimate and trace as an uninterrupted run (bit-identical
-on the CPU with the same thread count). The checkpoint records a fingerprint of the
-recipe, seed, blurry image and operator geometry; resuming a different fit is an error.
+iterations, and at the last, the model, optimiser, schedule, gradient scaler, RNG states,
+iteration and the trace so far are written atomically; a fit started with an existing
+checkpoint resumes from it and ends with the same estimate and trace as an uninterrupted
+run (bit-identical on the CPU with the same thread count). The checkpoint records a
+fingerprint of the recipe, seed, blurry image and operator geometry; resuming a different
+fit is an error.
 
 Mixed precision (``fit.amp``, CUDA only): the INR forward runs under
 ``torch.autocast(float16)`` with a gradient scaler; the operator, the loss, the TV and the
@@ -366,7 +367,7 @@ def fit_nonblind(
         progress: show a tqdm progress bar on stderr.
         description: the bar's label and the prefix of error messages.
         checkpoint_path: where checkpoints are written every ``checkpoint_every``
-            iterations; when the file exists, the fit resumes from it
+            iterations and at the last; when the file exists, the fit resumes from it
             (:class:`CheckpointError` when it belongs to another fit). The caller deletes
             it once the results are safe.
         checkpoint_every: iterations between checkpoints, 0 for none. Not a recipe key:
@@ -538,7 +539,8 @@ def fit_nonblind(
                 row["psnr"] = math.inf if mse == 0 else -10.0 * math.log10(mse)
             bar.set_postfix(psnr=f"{row['psnr']:.2f}", refresh=False)
         trace.append(row)
-        if checkpoint_path is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+        due = checkpoint_every and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations)
+        if checkpoint_path is not None and due:
             save_checkpoint(
                 checkpoint_path,
                 {

@@ -1,6 +1,9 @@
-"""The fit stage: one method on one blurred scene with one seed, written to disk.
+"""The fit stage: one method on one blurred scene, for each seed, written to disk.
 
-Outputs (all written atomically):
+One fit job (:func:`run_fits`) fits every seed of the experiment to one blurred image in
+turn, so a paper-scale experiment has one job per image and method, not per seed. Each
+seed's outputs go to ``seed<k>/`` in the job's folder (:func:`inrdeblur.layout.seed_dir`),
+all written atomically:
 
 - ``estimate.png``: 8-bit sharp estimate, clipped to [0, 1];
 - ``estimate.npz``: ``estimate`` (H, W, 3) float32, unclipped;
@@ -10,22 +13,30 @@ Outputs (all written atomically):
   and how the fit ran (``tiles``, ``points_per_step``, ``amp``, ``resumed_from``).
 
 Checkpoints and requeued jobs: with ``checkpoint_every`` k > 0 (``inrdeblur fit
---checkpoint-every``, 50 by default) the fit writes
-``checkpoint.pt`` beside these outputs (in the fit's folder) every k iterations, atomically,
-and deletes it once all four outputs are written. A fit that finds the file resumes from
-it, so a job killed at its time limit or preempted (SLURM ``--requeue``, or Snakemake's
-``--retries`` resubmitting the failed job) loses at most k iterations when it runs again
-and ends with the same estimate as an uninterrupted fit. Snakemake removes only the
-declared outputs of a failed job, so the checkpoint survives; it does not survive a
-``shadow:`` rule or a scratch folder that is wiped between attempts. A checkpoint of a
-different fit (other recipe, seed or blurry image) is an error that names the file:
-delete it to start afresh. ``meta.json`` keeps the SLURM job id of the run that finished
-and ``resumed_from``, the checkpoint's iteration; ``time_s`` adds up the runs' time up to
-their checkpoints (the work lost after the last checkpoint is not counted).
+--checkpoint-every``, 50 by default) each fit writes a checkpoint every k iterations and at
+its last, atomically. A fit that finds its checkpoint resumes from it, so a job killed at
+its time limit or preempted (SLURM ``--requeue``, or Snakemake's ``--retries`` resubmitting
+the failed job) loses at most k iterations when it runs again and ends with the same
+estimate as an uninterrupted fit. A checkpoint of a different fit (other recipe, seed or
+blurry image) is an error that names the file: delete it to start afresh. ``meta.json``
+keeps the SLURM job id of the run that finished and ``resumed_from``, the checkpoint's
+iteration; ``time_s`` adds up the runs' time up to their checkpoints (the work lost after
+the last checkpoint is not counted).
+
+A fit job (:func:`run_fits`) keeps its checkpoints in a folder of their own
+(:data:`inrdeblur.layout.FIT_CHECKPOINT_DIR`, ``seed<k>.pt``), because Snakemake deletes a
+failed job's output folder, the finished seeds' outputs with it, before it runs the job
+again. Every seed's checkpoint stays until all seeds' outputs are written, so the rerun job
+renders the finished seeds again from their final checkpoints instead of fitting them anew,
+and resumes the interrupted seed. The folder does not survive a ``shadow:`` rule or a
+scratch folder that is wiped between attempts. :func:`run_fit` alone (one seed) keeps its
+checkpoint, :data:`CHECKPOINT_NAME`, beside its outputs unless told otherwise, and deletes
+it once they are written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -37,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from inrdeblur import layout
 from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
@@ -64,12 +76,14 @@ def run_fit(
     progress: bool = True,
     checkpoint_path: Path | None = None,
     checkpoint_every: int = 0,
+    keep_checkpoint: bool = False,
 ) -> dict[str, Any]:
     """Fit ``recipe`` to the blurred scene and write the four fit outputs; return meta.
 
     ``checkpoint_path`` (default: :data:`CHECKPOINT_NAME` beside ``outputs["meta"]``) is
     where the fit checkpoints and resumes (see the module docstring); it is deleted once
-    the outputs are written; ``checkpoint_every`` iterations apart (0: no checkpoints).
+    the outputs are written unless ``keep_checkpoint``; ``checkpoint_every`` iterations
+    apart (0: no checkpoints).
     """
     import torch
 
@@ -129,8 +143,57 @@ def run_fit(
         "versions": package_versions(VERSIONED_PACKAGES, python=True),
     }
     write_json(outputs["meta"], meta)
-    Path(checkpoint_path).unlink(missing_ok=True)
+    if not keep_checkpoint:
+        Path(checkpoint_path).unlink(missing_ok=True)
     return meta
+
+
+def run_fits(
+    scene_path: Path,
+    blurred_path: Path,
+    method: str,
+    recipe: dict[str, Any],
+    seeds: list[int],
+    threads: int,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    progress: bool = True,
+    checkpoint_every: int = 0,
+) -> list[dict[str, Any]]:
+    """One fit job: :func:`run_fit` for each seed into ``out_dir/seed<k>/``; the metas.
+
+    ``out_dir`` is the job's folder (:data:`inrdeblur.layout.FIT_SCENE_DIR`). Seed k
+    checkpoints to ``checkpoint_dir/seed<k>.pt``; the checkpoints, and ``checkpoint_dir``
+    once empty, are deleted after the last seed's outputs are written (see the module
+    docstring).
+    """
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    metas, checkpoints = [], []
+    for seed in seeds:
+        outputs = layout.fit_outputs(layout.seed_dir(out_dir, seed))
+        checkpoint = Path(checkpoint_dir) / (layout.SEED.format(seed=seed) + ".pt")
+        metas.append(
+            run_fit(
+                scene_path,
+                blurred_path,
+                method,
+                recipe,
+                seed,
+                threads,
+                outputs,
+                progress=progress,
+                checkpoint_path=checkpoint,
+                checkpoint_every=checkpoint_every,
+                keep_checkpoint=True,
+            )
+        )
+        checkpoints.append(checkpoint)
+    for checkpoint in checkpoints:
+        checkpoint.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # other files in it, or gone already
+        Path(checkpoint_dir).rmdir()
+    return metas
 
 
 def _trace_csv(rows: list[dict[str, float]]) -> str:

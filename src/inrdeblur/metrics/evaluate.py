@@ -1,4 +1,4 @@
-"""The evaluate stage: metrics of one fit against the sharp scene.
+"""The evaluate stage: metrics of fits against the sharp scene.
 
 Metrics are computed on [0, 1] images with data_range 1; the estimate is clipped to
 [0, 1] first (the image a user would see), the blurry input is clipped the same way for
@@ -10,22 +10,29 @@ The shift-aligned PSNR and SSIM (:mod:`inrdeblur.metrics.aligned`, Levin's
 gray scene (three equal channels) is compared on its gray channel (the estimate's
 channel mean), a colour one on MATLAB's Y channel.
 
-The record is written to ``results/metrics/.../seed<k>.json`` with the keys of the input
-contract in :mod:`inrdeblur.report.tables`.
+One evaluate job (:func:`evaluate_set`) covers one method on one blur of one dataset, every
+scene and seed, and writes ``results/metrics/<method>/<blur>/<dataset>.json``: a list of
+records (:func:`evaluate_fit`) with the keys of the input contract in
+:mod:`inrdeblur.report.tables`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm import tqdm
 
+from inrdeblur import layout
 from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_json, read_npz, write_json
 from inrdeblur.metrics.aligned import aligned_metrics, rgb_to_y
 from inrdeblur.metrics.fidelity import psnr, ssim
+
+if TYPE_CHECKING:
+    from inrdeblur.metrics.perceptual import LPIPS
 
 #: Values of ``metrics.aligned``.
 ALIGNED_MODES = ("auto", "always", "never")
@@ -36,11 +43,17 @@ def evaluate_fit(
     blurred_path: Path,
     estimate_path: Path,
     meta_path: Path,
-    out: Path,
+    out: Path | None,
     lpips: bool = True,
     aligned: str = "auto",
+    lpips_metric: LPIPS | None = None,
 ) -> dict[str, Any]:
-    """Compute PSNR, SSIM and LPIPS of one fit and of its blurry input; write the record.
+    """Compute PSNR, SSIM and LPIPS of one fit and of its blurry input; the record.
+
+    The record is also written to ``out`` unless it is None.
+
+    ``lpips_metric``: an :class:`~inrdeblur.metrics.perceptual.LPIPS` to reuse (one is
+    loaded when it is None and ``lpips`` is true).
 
     ``aligned`` (``metrics.aligned``): 'always', 'never', or 'auto' for blurs whose
     observation is the scene's stored blurry image; then the record also holds
@@ -71,7 +84,7 @@ def evaluate_fit(
     if lpips:
         from inrdeblur.metrics.perceptual import LPIPS
 
-        metric = LPIPS(net="alex")
+        metric = lpips_metric if lpips_metric is not None else LPIPS(net="alex")
         lpips_status = metric.status
         lpips_value = metric(est, sharp)
         lpips_blurry = metric(blurry, sharp)
@@ -105,8 +118,56 @@ def evaluate_fit(
         record.update(
             psnr_aligned_blurry=blurry_fit["psnr"], ssim_aligned_blurry=blurry_fit["ssim"]
         )
-    write_json(out, record)
+    if out is not None:
+        write_json(out, record)
     return record
+
+
+def evaluate_set(
+    method: str,
+    blur: str,
+    dataset: str,
+    scenes: list[str],
+    seeds: list[int],
+    out: Path,
+    lpips: bool = True,
+    aligned: str = "auto",
+    root: str | Path = ".",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """One evaluate job: :func:`evaluate_fit` of every scene x seed of one evaluation set.
+
+    Reads the scenes, blurred images and fits at their :mod:`inrdeblur.layout` paths under
+    ``root`` and writes the records, scene-major, as one JSON list to ``out`` (a
+    :data:`~inrdeblur.layout.METRICS_SET`). The LPIPS network is loaded once for all.
+    """
+    metric = None
+    if lpips:
+        from inrdeblur.metrics.perceptual import LPIPS
+
+        metric = LPIPS(net="alex")
+    records = []
+    todo = [(scene, seed) for scene in scenes for seed in seeds]
+    for scene, seed in tqdm(todo, desc=f"evaluate {method} {blur}/{dataset}", disable=not progress):
+        fit = layout.fit_outputs(layout.fit_dir(method, blur, dataset, scene, seed, root))
+        record = evaluate_fit(
+            layout.scene_path(dataset, scene, root),
+            layout.blurred_path(blur, dataset, scene, root),
+            fit["estimate_npz"],
+            fit["meta"],
+            out=None,
+            lpips=lpips,
+            aligned=aligned,
+            lpips_metric=metric,
+        )
+        if (record["method"], record["seed"]) != (method, seed):
+            raise InputFileError(
+                f"{fit['meta']}: a fit of {record['method']!r} with seed {record['seed']}, "
+                f"not {method!r} with seed {seed}"
+            )
+        records.append(record)
+    write_json(out, records)
+    return records
 
 
 def protocol_aligned(estimate: np.ndarray, sharp: np.ndarray) -> dict[str, Any]:
