@@ -321,3 +321,41 @@ def test_a_killed_fit_job_resumes_every_seed_where_it_stopped(problem, tmp_path,
         clean = np.load(tmp_path / "clean" / f"seed{seed}" / "estimate.npz")["estimate"]
         np.testing.assert_array_equal(resumed, clean)
         assert read_json(out_dir / f"seed{seed}" / "meta.json")["seed"] == seed
+
+
+def test_a_fit_job_restarts_a_seed_whose_checkpoint_is_stale(problem, tmp_path, caplog):
+    """A checkpoint left by a killed job whose recipe has since changed cannot be resumed:
+    the job deletes it, says so, and fits that seed from the start."""
+    scene_path, blurred_path = write_inputs(problem, tmp_path)
+    common = dict(
+        scene_path=scene_path, blurred_path=blurred_path, method="toy", seeds=[0], threads=1
+    )
+    checkpoints = tmp_path / "job.ckpt"
+    older = copy.deepcopy(RECIPE)
+    older["fit"]["lr"] = 1e-3
+    fit(problem, older, progress=False, checkpoint_path=checkpoints / "seed0.pt")
+    assert (checkpoints / "seed0.pt").is_file()  # what the killed job left
+
+    with caplog.at_level("WARNING", logger="inrdeblur.fit.run"):
+        (meta,) = run_fits(
+            **common,
+            recipe=RECIPE,
+            out_dir=tmp_path / "job",
+            checkpoint_dir=checkpoints,
+            progress=False,
+            checkpoint_every=5,
+        )
+    assert meta["resumed_from"] == 0
+    assert str(checkpoints / "seed0.pt") in caplog.text and "afresh" in caplog.text
+    (clean,) = run_fits(
+        **common,
+        recipe=RECIPE,
+        out_dir=tmp_path / "clean",
+        checkpoint_dir=tmp_path / "clean.ckpt",
+        progress=False,
+        checkpoint_every=5,
+    )
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "job/seed0/estimate.npz")["estimate"],
+        np.load(tmp_path / "clean/seed0/estimate.npz")["estimate"],
+    )

@@ -28,7 +28,9 @@ A fit job (:func:`run_fits`) keeps its checkpoints in a folder of their own
 failed job's output folder, the finished seeds' outputs with it, before it runs the job
 again. Every seed's checkpoint stays until all seeds' outputs are written, so the rerun job
 renders the finished seeds again from their final checkpoints instead of fitting them anew,
-and resumes the interrupted seed. The folder does not survive a ``shadow:`` rule or a
+and resumes the interrupted seed. A checkpoint there that belongs to another fit (the
+params or inputs changed since the job was killed) is deleted with a warning and the seed
+starts afresh. The folder does not survive a ``shadow:`` rule or a
 scratch folder that is wiped between attempts. :func:`run_fit` alone (one seed) keeps its
 checkpoint, :data:`CHECKPOINT_NAME`, beside its outputs unless told otherwise, and deletes
 it once they are written.
@@ -39,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import os
 import socket
 import time
@@ -52,9 +55,11 @@ from inrdeblur import layout
 from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
-from inrdeblur.fit.nonblind import TRACE_COLUMNS, fit_nonblind
+from inrdeblur.fit.nonblind import TRACE_COLUMNS, CheckpointError, fit_nonblind
 from inrdeblur.provenance import package_versions
 from inrdeblur.seeding import seed_from_string
+
+log = logging.getLogger(__name__)
 
 VERSIONED_PACKAGES = ("inrdeblur", "torch", "numpy", "scikit-image", "lpips")
 #: file name of the fit checkpoint, in the folder of the fit's outputs
@@ -173,21 +178,22 @@ def run_fits(
     for seed in seeds:
         outputs = layout.fit_outputs(layout.seed_dir(out_dir, seed))
         checkpoint = Path(checkpoint_dir) / (layout.SEED.format(seed=seed) + ".pt")
-        metas.append(
-            run_fit(
-                scene_path,
-                blurred_path,
-                method,
-                recipe,
-                seed,
-                threads,
-                outputs,
-                progress=progress,
-                checkpoint_path=checkpoint,
-                checkpoint_every=checkpoint_every,
-                keep_checkpoint=True,
-            )
-        )
+
+        args = (scene_path, blurred_path, method, recipe, seed, threads, outputs)
+        options: dict[str, Any] = {
+            "progress": progress,
+            "checkpoint_path": checkpoint,
+            "checkpoint_every": checkpoint_every,
+            "keep_checkpoint": True,
+        }
+        try:
+            metas.append(run_fit(*args, **options))
+        except CheckpointError as err:
+            # The job's own checkpoint folder, so a stale file is a run killed before its
+            # params (or inputs) changed: it cannot be resumed, and nobody else needs it.
+            log.warning("%s; starting seed %d afresh", err, seed)
+            checkpoint.unlink()
+            metas.append(run_fit(*args, **options))
         checkpoints.append(checkpoint)
     for checkpoint in checkpoints:
         checkpoint.unlink(missing_ok=True)
