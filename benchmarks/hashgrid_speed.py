@@ -9,7 +9,15 @@ indices, advanced indexing, autograd's generic backward, default Adam). Both run
 process, interleaved, so the ratio is what to compare across machines and changes. Also prints
 where the time goes in our step (encoding, MLP, Adam).
 
+Then the TV step of the ``hashgrid_tv`` fit (MSE + 2e-3 · coordinate TV, fused Adam) on the
+``--tv-side`` x ``--tv-side`` pixel grid (default 255: 65,025 points, a Levin latent), in
+seconds per step: the autograd TV (``coordinate_tv``: coordinates require grad, plain ops,
+double backward) as the baseline, against the TV from ``forward_with_spatial_grad`` (one
+backward) with the channel-sum derivatives the fit uses and with per-channel forward mode,
+and the data term alone for scale.
+
     python benchmarks/hashgrid_speed.py [--batch 65536] [--steps 10] [--points raster] [--quick]
+        [--tv-side 255]
 
 On a shared machine, when other processes keep the cores busy, every OpenMP parallel region
 waits for a descheduled thread and all variants slow down ~10x together; ``--threads 1`` gives
@@ -26,7 +34,11 @@ import time
 import torch
 from torch import nn
 
+from inrdeblur.fit.regularisers import coordinate_tv, spatial_gradient_tv
 from inrdeblur.inr.hashgrid import THESIS_CONFIG, HashGridINR, grid_levels
+
+TV_WEIGHT = 2e-3
+"""``methods.hashgrid_tv.regulariser.weight`` in params.yaml."""
 
 
 class BaselineHashGrid(nn.Module):
@@ -105,6 +117,68 @@ def make_step(model: nn.Module, coords, target, fused: bool):
     return step
 
 
+def make_tv_steps(model: HashGridINR, coords, target, side: int) -> dict:
+    """One fit step (MSE + TV_WEIGHT · TV, backward, fused Adam) per way of taking the TV."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    pitch = (2 / (side - 1), 2 / (side - 1))
+
+    def autograd_tv() -> None:
+        opt.zero_grad(set_to_none=True)
+        points = coords.detach().requires_grad_()
+        out = model(points)
+        loss = (out - target).pow(2).mean() + TV_WEIGHT * coordinate_tv(out, points, pitch)
+        loss.backward()
+        opt.step()
+
+    def spatial_grad_tv(channel_sum: bool):
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            out, dx, dy = model.forward_with_spatial_grad(coords, channel_sum=channel_sum)
+            loss = (out - target).pow(2).mean() + TV_WEIGHT * spatial_gradient_tv(dx, dy, pitch)
+            loss.backward()
+            opt.step()
+
+        return step
+
+    def data_only() -> None:
+        opt.zero_grad(set_to_none=True)
+        (model(coords) - target).pow(2).mean().backward()
+        opt.step()
+
+    return {
+        "autograd TV (double bwd)": autograd_tv,
+        "spatial grad, channel sum": spatial_grad_tv(True),
+        "spatial grad, per channel": spatial_grad_tv(False),
+        "data term only (no TV)": data_only,
+    }
+
+
+def interleaved_times(variants: dict, steps: int) -> dict[str, list[float]]:
+    """Seconds per call of each variant after one warm-up call, the variants interleaved."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for step in variants.values():  # warm-up: allocator, thread pool, Adam state
+        step()
+    for _ in range(steps):  # interleaved, so load changes on a shared machine hit all variants
+        for name, step in variants.items():
+            times[name].append(timed(step))
+    return times
+
+
+def tv_comparison(side: int, steps: int) -> None:
+    """Print the TV step's seconds per step and speed-up over the autograd TV."""
+    torch.manual_seed(0)
+    coords = make_points(side * side, "raster")
+    target = torch.rand(side * side, 3)
+    model = HashGridINR(**THESIS_CONFIG, backend="torch")
+    times = interleaved_times(make_tv_steps(model, coords, target, side), steps)
+    print(f"TV step (MSE + {TV_WEIGHT:g} TV, fused Adam), {side}x{side} = {side * side} points:")
+    print(f"{'variant':<28}{'s/step (median)':>17}{'best':>8}{'worst':>8}{'speed-up':>10}")
+    base = statistics.median(times["autograd TV (double bwd)"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:<28}{med:>17.3f}{min(ts):>8.3f}{max(ts):>8.3f}{base / med:>10.2f}")
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -141,6 +215,7 @@ def main() -> None:
     parser.add_argument("--points", choices=("raster", "random"), default="raster")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="3 steps, no breakdown")
+    parser.add_argument("--tv-side", type=int, default=255, help="TV step grid side; 0: skip")
     args = parser.parse_args()
     steps = 3 if args.quick else args.steps
 
@@ -155,12 +230,7 @@ def main() -> None:
         "hashgrid.py, default Adam": make_step(ours, coords, target, fused=False),
         "baseline, default Adam": make_step(base, coords, target, fused=False),
     }
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for step in variants.values():  # warm-up: allocator, thread pool, Adam state
-        step()
-    for _ in range(steps):  # interleaved, so load changes on a shared machine hit all variants
-        for name, step in variants.items():
-            times[name].append(timed(step))
+    times = interleaved_times(variants, steps)
 
     device = f"cpu x{torch.get_num_threads()}"
     print(f"thesis hash grid, batch {args.batch} {args.points} points, {steps} steps, {device}")
@@ -176,6 +246,9 @@ def main() -> None:
         print("where our step goes (median ms, pieces run alone):")
         for name, seconds in breakdown(ours, coords, target, steps).items():
             print(f"  {name:<26}{seconds * 1e3:>8.1f}")
+    if args.tv_side > 1:
+        del ours, base, variants  # free the first part's tables and buffers
+        tv_comparison(args.tv_side, steps)
 
 
 if __name__ == "__main__":

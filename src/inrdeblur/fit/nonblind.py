@@ -59,7 +59,12 @@ from inrdeblur.blur.pwb import PWBBlur
 from inrdeblur.blur.uniform import UniformBlur, convolve
 from inrdeblur.fileio import atomic_path
 from inrdeblur.fit.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
-from inrdeblur.fit.regularisers import coordinate_tv, has_coordinate_gradients
+from inrdeblur.fit.regularisers import (
+    coordinate_tv,
+    has_coordinate_gradients,
+    has_spatial_gradients,
+    spatial_gradient_tv,
+)
 from inrdeblur.inr import build_inr
 
 TRACE_COLUMNS = ("iteration", "loss", "data_loss", "reg_loss", "psnr", "lr", "seconds")
@@ -440,15 +445,23 @@ def fit_nonblind(
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     tv = regulariser == "tv" and weight > 0
     use_tv = tv and has_coordinate_gradients(model)
+    # The model's own coordinate derivatives, when it has them: TV without double backward.
+    analytic_tv = use_tv and has_spatial_gradients(model)
+    spatial_grads: list[torch.Tensor] = []  # (N,) d/dx, d/dy of the channel sum, last render
     use_fd_tv = (regulariser == "filter" and weight > 0) or (tv and not use_tv)
 
     def render(
-        points: torch.Tensor, shape: tuple[int, int], amp: bool
+        points: torch.Tensor, shape: tuple[int, int], amp: bool, derivatives: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """INR at (N, 2) points -> (N, C) float32 and the (1, C, *shape) image."""
+        """INR at (N, 2) points -> (N, C) float32 and the (1, C, *shape) image; with
+        ``derivatives``, d/dx and d/dy of its channel sum, (N,) float32, go to ``spatial_grads``."""
         autocast = torch.autocast(device.type, dtype=AMP_DTYPE) if amp else contextlib.nullcontext()
         with autocast:
-            out = model(points)
+            if derivatives:
+                out, out_dx, out_dy = model.forward_with_spatial_grad(points, channel_sum=True)
+                spatial_grads[:] = [out_dx.float(), out_dy.float()]
+            else:
+                out = model(points)
         out = out.float()
         image = out.reshape(*shape, -1).permute(2, 0, 1)[None]
         return out, prior(image) if prior is not None else image
@@ -486,11 +499,15 @@ def fit_nonblind(
         tile = tiles[index]
         rows, cols = tile.latent_window(margin)
         points = coords if whole else grid[rows, cols].reshape(-1, 2)
-        points = points.detach().requires_grad_(use_tv)
-        out, latent = render(points, (rows.stop - rows.start, cols.stop - cols.start), use_amp)
+        points = points.detach().requires_grad_(use_tv and not analytic_tv)
+        out, latent = render(
+            points, (rows.stop - rows.start, cols.stop - cols.start), use_amp, analytic_tv
+        )
         target = y if whole else y[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
         data_loss = torch.mean((tiled(tile, latent) - target) ** 2)
-        if use_tv:
+        if analytic_tv:
+            reg_loss = spatial_gradient_tv(*spatial_grads, pitch)
+        elif use_tv:
             reg_loss = coordinate_tv(out, points, pitch)
         elif use_fd_tv:
             reg_loss = finite_difference_tv(latent)

@@ -28,6 +28,15 @@ FullyFusedMLP has none and pads its widths; it is not used here).
 Speed (CPU): encoding and MLP have fused autograd Functions used when no gradient w.r.t. the
 coordinates is recorded; with ``coords.requires_grad`` (autograd TV) plain, twice-differentiable
 ops run instead, with the same values. ``benchmarks/hashgrid_speed.py`` measures them.
+
+Spatial derivatives: ``HashGridINR.forward_with_spatial_grad`` returns the output and its exact
+derivatives w.r.t. x and y without a graph through the coordinates (what the TV regulariser
+uses; a loss on them needs one ordinary backward instead of a double backward). The encoding's
+derivatives reuse the gathered corners (derivative of the bilinear weights times scale / 2);
+the MLP carries two tangents in forward mode (per channel), or, for the channel sum only, takes
+the sum's input gradient by one reverse pass and dots it with the two tangents (half the
+matmuls). Both have fused CPU Functions under the same conditions as the fast path, and plain
+autograd ops elsewhere (CUDA, float16); the tcnn backend has no such path.
 """
 
 from __future__ import annotations
@@ -394,6 +403,82 @@ class _InterpolateRows(torch.autograd.Function):
         return grad_table, None, None, None, None
 
 
+class _InterpolateRowsWithSpatialGrad(torch.autograd.Function):
+    """CPU fast path of the encoding and its coordinate derivatives, coords as constants.
+
+    table (M, F), rows (L, 4, N), weights (2, L, N, F) as in :class:`_InterpolateRows`,
+    grad_scales (L,) = d(cell position)/d(coordinate) per level -> (N, 3, L·F): the encoding,
+    its x and its y derivative. With corner values v_c (c = 2·cy + cx) and a = d/dx scale:
+    value ``lerp(lerp(v0, v1, fx), lerp(v2, v3, fx), fy)``, d/dx ``a·lerp(v1 − v0, v3 − v2,
+    fy)``, d/dy ``a·(lerp(v2, v3, fx) − lerp(v0, v1, fx))``: one gather serves all three.
+    All three are linear in the table, so backward forms each corner's contribution of the
+    three incoming gradients (eight in-place ops on (L, N, F) blocks) and scatters once, as
+    :class:`_InterpolateRows` does.
+    """
+
+    @staticmethod
+    def forward(ctx, table, rows, weights, grad_scales, scratch, split_level):
+        n_levels, _, n = rows.shape
+        n_feat = table.shape[1]
+        values = scratch.get("values", (n_levels, 4, n, n_feat), table.dtype)
+
+        def gather(first: int, last: int) -> None:
+            out = values[first:last].view(-1, n_feat)
+            _gather_rows(table, rows[first:last].view(-1), out=out)
+
+        _over_level_halves(gather, split_level, n_levels)
+        fx, fy = weights
+        v0, v1, v2, v3 = values.unbind(1)
+        v1.sub_(v0)  # v1 − v0
+        v3.sub_(v2)  # v3 − v2
+        v0.addcmul_(fx, v1)  # top
+        v2.addcmul_(fx, v3)  # bottom
+        v2.sub_(v0)  # bottom − top = d value / d fy
+        v0.addcmul_(fy, v2)  # value
+        torch.lerp(v1, v3, fy, out=v1)  # d value / d fx
+        values[:, 1:3].mul_(grad_scales.view(-1, 1, 1, 1))
+        out = scratch.get("jet_out", (n, 3, n_levels * n_feat), table.dtype)
+        _transpose_pairs(values[:, :3], out.view(n, 3, n_levels, n_feat).permute(2, 1, 0, 3))
+        ctx.save_for_backward(rows, weights, grad_scales)
+        ctx.scratch, ctx.split_level, ctx.n_rows = scratch, split_level, table.shape[0]
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None, None
+        rows, (fx, fy), grad_scales = ctx.saved_tensors
+        n_levels, _, n = rows.shape
+        n_feat = grad.shape[2] // n_levels
+        scratch = ctx.scratch
+        contrib = scratch.get("contrib", (n_levels, 4, n, n_feat), grad.dtype)
+        grad = grad.reshape(n, 3, n_levels, n_feat).permute(2, 1, 0, 3)
+        _transpose_pairs(grad, contrib[:, :3])  # g (value), gx, gy
+        contrib[:, 1:3].mul_(grad_scales.view(-1, 1, 1, 1))
+        # Corner weights: value X·Y, d/dx a·X'·Y, d/dy a·X·Y' with X = (1 − fx, fx), X' = (−1, 1)
+        # and likewise Y, Y'. With P1 = g·fx + gx, P0 = g − P1, Q1 = gy·fx, Q0 = gy − Q1 the
+        # corners get (1 − fy)·P0 − Q0, (1 − fy)·P1 − Q1, fy·P0 + Q0, fy·P1 + Q1.
+        c0, c1, c2, c3 = contrib.unbind(1)
+        c1.addcmul_(c0, fx)  # P1
+        c0.sub_(c1)  # P0
+        torch.mul(c2, fx, out=c3)  # Q1
+        c2.sub_(c3)  # Q0
+        c2.addcmul_(fy, c0)  # corner 2
+        c0.sub_(c2)  # corner 0
+        c3.addcmul_(fy, c1)  # corner 3
+        c1.sub_(c3)  # corner 1
+        grad_table = scratch.get("grad_table", (ctx.n_rows, n_feat), contrib.dtype).zero_()
+
+        def scatter(first: int, last: int) -> None:
+            _scatter_add_rows_(
+                grad_table, rows[first:last].view(-1), contrib[first:last].view(-1, n_feat)
+            )
+
+        _over_level_halves(scatter, ctx.split_level, n_levels)
+        return grad_table, None, None, None, None, None
+
+
 def _pairs_as_complex(t: torch.Tensor) -> bool:
     """Whether ``t.view(torch.complex64)`` works: float32, last dim 2 contiguous, even strides."""
     return (
@@ -478,6 +563,205 @@ class _ReLUMLPFunction(torch.autograd.Function):
         return (grad_x, None, None, *grads)
 
 
+class _ReLUMLPTangentFunction(torch.autograd.Function):
+    """CPU fast path of :meth:`ReLUMLP.forward_with_tangents`: x (N, 3, in) -> (N, 3, out).
+
+    Row n holds a value and two tangents (directional derivatives) of it. Per chunk of rows
+    one matmul per layer maps all three (3·chunk rows: the layout keeps a point's three rows
+    together); the bias is added to the value, and the value's ReLU mask is applied to the
+    value and the tangents. Backward runs the same three-row matmuls, so weight gradients
+    collect the value's and the tangents' terms in one ``addmm_``; the ReLU masks count as
+    constants (their derivative is zero almost everywhere). Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x, scratch, chunk, *params):
+        weights, biases = params[0::2], params[1::2]
+        n = x.shape[0]
+        hidden = [
+            scratch.get(f"mlp_jet_hidden{i}", (n, 3, w.shape[0]), x.dtype)
+            for i, w in enumerate(weights[:-1])
+        ]
+        out = torch.empty(n, 3, weights[-1].shape[0], dtype=x.dtype)
+        for start in range(0, n, chunk):
+            rows = slice(start, start + chunk)
+            inp = x[rows]
+            for w, b, h in zip(weights[:-1], biases[:-1], hidden, strict=True):
+                h = h[rows]
+                torch.mm(inp.view(-1, inp.shape[2]), w.t(), out=h.view(-1, h.shape[2]))
+                h[:, 0].add_(b).relu_()
+                # Tangents times ReLU'(pre-activation), read off the post-ReLU value.
+                torch.ops.aten.threshold_backward.grad_input(
+                    h[:, 1:], h[:, :1], 0, grad_input=h[:, 1:]
+                )
+                inp = h
+            head = out[rows]
+            torch.mm(inp.view(-1, inp.shape[2]), weights[-1].t(), out=head.view(-1, head.shape[2]))
+            head[:, 0].add_(biases[-1])
+        ctx.save_for_backward(x, *hidden, *params)
+        ctx.chunk, ctx.n_hidden, ctx.scratch = chunk, len(hidden), scratch
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        saved = ctx.saved_tensors
+        x, hidden, params = saved[0], saved[1 : 1 + ctx.n_hidden], saved[1 + ctx.n_hidden :]
+        weights = params[0::2]
+        grads = [torch.zeros_like(p) for p in params]
+        grad_w, grad_b = grads[0::2], grads[1::2]
+        n, chunk = x.shape[0], ctx.chunk
+        scratch = ctx.scratch
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = scratch.get("mlp_jet_grad_x", x.shape, x.dtype)
+        inputs = [x, *hidden]  # input of layer k is inputs[k]
+        work = [
+            scratch.get(f"mlp_jet_grad{i}", (min(chunk, n), 3, h.shape[2]), x.dtype)
+            for i, h in enumerate(hidden[-1:] * 2)
+        ]
+        grad_out = grad_out.contiguous()
+        for start in range(0, n, chunk):
+            rows = slice(start, start + chunk)
+            g = grad_out[rows]
+            for k in range(len(weights) - 1, -1, -1):
+                inp = inputs[k][rows]
+                g_rows = g.view(-1, g.shape[2])
+                grad_w[k].addmm_(g_rows.t(), inp.view(-1, inp.shape[2]))
+                grad_b[k].add_(g[:, 0].sum(0))
+                if k > 0:
+                    g_in = work[k % 2][: g.shape[0]]  # all hidden layers share one width
+                    torch.mm(g_rows, weights[k], out=g_in.view(-1, g_in.shape[2]))
+                    # ReLU' of the value's pre-activation, for the value and both tangents.
+                    torch.ops.aten.threshold_backward.grad_input(
+                        g_in, inp[:, :1], 0, grad_input=g_in
+                    )
+                    g = g_in
+                elif grad_x is not None:
+                    torch.mm(g_rows, weights[0], out=grad_x[rows].view(-1, x.shape[2]))
+        return (grad_x, None, None, *grads)
+
+
+class _ReLUMLPSumGradFunction(torch.autograd.Function):
+    """CPU fast path of :meth:`ReLUMLP.forward_with_sum_tangents`.
+
+    x (N, 3, in) = input and two tangents -> out (N, out) and (N, 2), the derivatives of the
+    channel sum ``s = Σ_c out_c`` along the two tangents. Forward takes them in reverse mode:
+    ``g = ∂s/∂x0`` is one backward pass of one vector, which starts without a matmul (the
+    last hidden layer's adjoint is ``ReLU' ⊙ Σ_c W_last[c]``), then ``s_t = g · x_t``. So the
+    two derivatives cost one matmul chain, not two, and no tangent activations are stored.
+    Backward is the data term's usual backward plus that reverse pass's adjoint written out
+    (three more matmuls per hidden layer; the ReLU masks count as constants, their
+    derivative is zero almost everywhere, so the derivatives give the biases no gradient).
+    Chunked like :class:`_ReLUMLPFunction`; not twice differentiable.
+
+    Hidden layer k (``weights[k]``, output ``hidden[k]``) has adjoint
+    ``adj[k] = ∂s/∂(pre-activation k)``: ``adj[-1] = ReLU'·w_sum``,
+    ``adj[k - 1] = ReLU'·(adj[k] @ weights[k])``, and ``g = adj[0] @ weights[0]``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, scratch, chunk, *params):
+        weights, biases = params[0::2], params[1::2]
+        n_hidden = len(weights) - 1
+        n, n_in = x.shape[0], x.shape[2]
+        w_sum = weights[-1].sum(0)  # ∂s/∂(last hidden activation, or the input)
+        hidden = [
+            scratch.get(f"mlp_hidden{i}", (n, w.shape[0]), x.dtype)
+            for i, w in enumerate(weights[:-1])
+        ]
+        adj = [
+            scratch.get(f"mlp_adjoint{i}", (n, w.shape[0]), x.dtype)
+            for i, w in enumerate(weights[:-1])
+        ]
+        grad_in = scratch.get("mlp_sum_grad", (n, n_in), x.dtype)
+        out = torch.empty(n, weights[-1].shape[0], dtype=x.dtype)
+        sums = torch.empty(n, 2, dtype=x.dtype)
+        for start in range(0, n, chunk):
+            rows = slice(start, start + chunk)
+            inp = x[rows, 0]
+            for w, b, h in zip(weights[:-1], biases[:-1], hidden, strict=True):
+                torch.addmm(b, inp, w.t(), out=h[rows])
+                inp = h[rows].relu_()
+            torch.addmm(biases[-1], inp, weights[-1].t(), out=out[rows])
+            g = grad_in[rows]
+            if n_hidden:
+                a = adj[-1][rows]
+                torch.ops.aten.threshold_backward.grad_input(
+                    w_sum.expand_as(a), hidden[-1][rows], 0, grad_input=a
+                )
+                for k in range(n_hidden - 1, 0, -1):
+                    a = torch.mm(a, weights[k], out=adj[k - 1][rows])
+                    torch.ops.aten.threshold_backward.grad_input(
+                        a, hidden[k - 1][rows], 0, grad_input=a
+                    )
+                torch.mm(a, weights[0], out=g)
+            else:
+                g.copy_(w_sum.expand_as(g))
+        prod = scratch.get("mlp_tangent_prod", (n, 2, n_in), x.dtype)
+        torch.sum(torch.mul(x[:, 1:], grad_in.unsqueeze(1), out=prod), dim=2, out=sums)
+        ctx.save_for_backward(x, grad_in, *hidden, *adj, *params)
+        ctx.chunk, ctx.n_hidden, ctx.scratch = chunk, n_hidden, scratch
+        return out, sums
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_sums):
+        x, grad_in, *rest = ctx.saved_tensors
+        n_hidden = ctx.n_hidden
+        hidden, adj, params = rest[:n_hidden], rest[n_hidden : 2 * n_hidden], rest[2 * n_hidden :]
+        weights = params[0::2]
+        grads = [torch.zeros_like(p) for p in params]
+        grad_w, grad_b = grads[0::2], grads[1::2]
+        n, n_in, chunk = x.shape[0], x.shape[2], ctx.chunk
+        scratch = ctx.scratch
+        grad_x = scratch.get("mlp_jet_grad_x", x.shape, x.dtype)
+        inputs = [x[:, 0], *hidden]  # input of layer k is inputs[k]
+        work = [
+            scratch.get(f"mlp_grad{i}", (min(chunk, n), h.shape[1]), x.dtype)
+            for i, h in enumerate(hidden[-1:] * 2)
+        ]
+        grad_out = grad_out.contiguous()
+        # The derivatives' backward starts at s_t = g·x_t: ∂L/∂x_t = γ_t·g, ∂L/∂g = Σ_t γ_t·x_t.
+        gamma = grad_sums.unsqueeze(2)  # (N, 2, 1)
+        torch.mul(gamma, grad_in.unsqueeze(1), out=grad_x[:, 1:])
+        prod = torch.mul(
+            gamma, x[:, 1:], out=scratch.get("mlp_tangent_prod", (n, 2, n_in), x.dtype)
+        )
+        d_grad_in = torch.sum(prod, dim=1, out=scratch.get("mlp_sum_grad_adj", (n, n_in), x.dtype))
+        if not n_hidden:
+            grad_w[-1].add_(d_grad_in.sum(0))  # g = w_sum, the same for every point
+        for start in range(0, n, chunk):
+            rows = slice(start, start + chunk)
+            # The data term's backward, as in _ReLUMLPFunction.
+            g = grad_out[rows]
+            for k in range(len(weights) - 1, -1, -1):
+                inp = inputs[k][rows]
+                grad_w[k].addmm_(g.t(), inp)
+                grad_b[k].add_(g.sum(0))
+                if k > 0:
+                    g_in = torch.mm(g, weights[k], out=work[k % 2][: g.shape[0]])
+                    torch.ops.aten.threshold_backward.grad_input(g_in, inp, 0, grad_input=g_in)
+                    g = g_in
+                else:
+                    torch.mm(g, weights[0], out=grad_x[rows, 0])
+            if not n_hidden:
+                continue
+            # ... then through g = adj[0] @ weights[0], adj[k - 1] = ReLU'·(adj[k] @ weights[k]).
+            d_g = d_grad_in[rows]
+            grad_w[0].addmm_(adj[0][rows].t(), d_g)
+            d_a = torch.mm(d_g, weights[0].t(), out=work[0][: d_g.shape[0]])  # ∂L/∂adj[0]
+            for k in range(1, n_hidden):
+                torch.ops.aten.threshold_backward.grad_input(
+                    d_a, hidden[k - 1][rows], 0, grad_input=d_a
+                )
+                grad_w[k].addmm_(adj[k][rows].t(), d_a)
+                d_a = torch.mm(d_a, weights[k].t(), out=work[k % 2][: d_a.shape[0]])
+            torch.ops.aten.threshold_backward.grad_input(d_a, hidden[-1][rows], 0, grad_input=d_a)
+            grad_w[-1].add_(d_a.sum(0))  # ∂L/∂w_sum, on every output row
+        return (grad_x, None, None, *grads)
+
+
 # --------------------------------------------------------------------------------------------
 # Encodings.
 # --------------------------------------------------------------------------------------------
@@ -506,6 +790,9 @@ class HashGridEncoding(_ScratchOwner, nn.Module):
     ``lerp``s. On CPU, unless a gradient w.r.t. ``coords`` is recorded, a fused autograd
     Function with pooled buffers and a two-thread ``index_add_`` backward is used
     (``fast_path``); otherwise plain autograd ops around a custom gather.
+
+    ``forward_with_spatial_grad``: the features and their exact derivatives w.r.t. x and y from
+    the same gathered corners (forward mode), for a TV regulariser without double backward.
 
     >>> enc = HashGridEncoding(n_levels=4, n_features_per_level=2, log2_hashmap_size=8,
     ...                        base_resolution=4, per_level_scale=2.0)
@@ -549,6 +836,8 @@ class HashGridEncoding(_ScratchOwner, nn.Module):
         # float64 copy of the float32 scales: u·scale + 0.5 is exact in float64, so one rounding
         # to float32 reproduces tcnn's fmaf(scale, u, 0.5f) bit for bit.
         constant("_scales", [lv.scale for lv in self.levels], torch.float64)
+        # d(position)/d(coordinate) = scale · du/dcoord = scale / 2 (float32, the table's dtype).
+        constant("_grad_scales", [0.5 * lv.scale for lv in self.levels], torch.float32)
         constant("_dense_res", [lv.resolution for lv in dense])
         # Corner c = 2·cy + cx of cell (x, y) is row offset + x + y·res + [0, 1, res, res + 1].
         constant(
@@ -647,28 +936,79 @@ class HashGridEncoding(_ScratchOwner, nn.Module):
             and not (torch.is_grad_enabled() and coords.requires_grad)
         )
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        fast = self.uses_fast_path(coords)
-        pos, cellf, cell = self._cells(coords, pooled=fast)
-        rows = self._corner_rows(cell, pooled=fast)
+    def _fast_weights(self, pos: torch.Tensor, cellf: torch.Tensor) -> torch.Tensor:
+        """Bilinear weights (fx, fy) repeated over the F features: (2, L, N, F) contiguous."""
+        frac = torch.sub(pos, cellf, out=pos)
+        shape = (2, self.n_levels, pos.shape[2], self.n_features_per_level)
+        weights = self._scratch.get("weights", shape, pos.dtype)
+        return weights.copy_(frac.unsqueeze(3).expand(shape))
+
+    def _general_corners(
+        self, coords: torch.Tensor, cellf: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """General path: fx, fy (L, N, 1) as plain autograd ops of ``coords`` (twice
+        differentiable) and the corner values (L, 4, N, F) through :class:`_GatherRows`."""
         n_levels, n, n_feat = self.n_levels, coords.shape[0], self.n_features_per_level
-        if fast:
-            # Bilinear weights (fx, fy) repeated over the F features: (2, L, N, F) contiguous.
-            frac = torch.sub(pos, cellf, out=pos)
-            weights = self._scratch.get("weights", (2, n_levels, n, n_feat), pos.dtype)
-            weights.copy_(frac.unsqueeze(3).expand(weights.shape))
-            return _InterpolateRows.apply(
-                self.table, rows, weights, self._scratch, self._split_level
-            )
-        # General path: plain autograd ops (twice differentiable in coords) around the gather.
         u = self._unit_coords(coords)
         frac = (self._scales.view(1, -1, 1) * u.unsqueeze(1) + 0.5).float() - cellf
         frac = frac.to(self.table.dtype)
         values = _GatherRows.apply(self.table, rows.view(-1)).view(n_levels, 4, n, n_feat)
-        fx, fy = frac[0].unsqueeze(2), frac[1].unsqueeze(2)
+        return frac[0].unsqueeze(2), frac[1].unsqueeze(2), values
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        fast = self.uses_fast_path(coords)
+        pos, cellf, cell = self._cells(coords, pooled=fast)
+        rows = self._corner_rows(cell, pooled=fast)
+        if fast:
+            weights = self._fast_weights(pos, cellf)
+            return _InterpolateRows.apply(
+                self.table, rows, weights, self._scratch, self._split_level
+            )
+        fx, fy, values = self._general_corners(coords, cellf, rows)
         top = torch.lerp(values[:, 0], values[:, 1], fx)
         out = torch.lerp(top, torch.lerp(values[:, 2], values[:, 3], fx), fy)
-        return out.permute(1, 0, 2).reshape(n, n_levels * n_feat)
+        return out.permute(1, 0, 2).reshape(coords.shape[0], self.n_output_dims)
+
+    def forward_with_spatial_grad(self, coords: torch.Tensor) -> torch.Tensor:
+        """coords (N, 2) -> (N, 3, L·F): the features and their derivatives d/dx, d/dy.
+
+        Exact (forward mode, not finite differences), in the units autograd would give
+        w.r.t. ``coords``: per level d(fx)/dx = scale / 2 times the derivative of the
+        bilinear weights, applied to the corner values gathered once for all three. As
+        autograd through the clamp to [-1, 1] gives, the derivative along an axis is 0 where
+        the coordinate is not strictly inside (torch's clamp passes no gradient at its
+        bounds, so the image border's outward derivative is 0 in both). Under the conditions
+        of :meth:`uses_fast_path`, :class:`_InterpolateRowsWithSpatialGrad`; otherwise plain
+        autograd ops, differentiable w.r.t. the table and ``coords``.
+        """
+        fast = self.uses_fast_path(coords)
+        pos, cellf, cell = self._cells(coords, pooled=fast)
+        rows = self._corner_rows(cell, pooled=fast)
+        n = coords.shape[0]
+        if fast:
+            weights = self._fast_weights(pos, cellf)
+            jet = _InterpolateRowsWithSpatialGrad.apply(
+                self.table, rows, weights, self._grad_scales, self._scratch, self._split_level
+            )
+        else:
+            fx, fy, values = self._general_corners(coords, cellf, rows)
+            v0, v1, v2, v3 = values.unbind(1)
+            top, bottom = torch.lerp(v0, v1, fx), torch.lerp(v2, v3, fx)
+            scale = self._grad_scales.to(values.dtype).view(-1, 1, 1)
+            jet = torch.stack(
+                (
+                    torch.lerp(top, bottom, fy),
+                    scale * torch.lerp(v1 - v0, v3 - v2, fy),
+                    scale * (bottom - top),
+                ),
+                dim=1,
+            )  # (L, 3, N, F)
+            jet = jet.permute(2, 1, 0, 3).reshape(n, 3, self.n_output_dims)
+        inside = coords.detach().abs() < 1
+        if not bool(inside.all()):
+            keep = torch.cat((inside.new_ones(n, 1), inside), dim=1).to(jet.dtype)
+            jet = jet * keep.unsqueeze(2)
+        return jet
 
     # -- tcnn parameter exchange -----------------------------------------------------------
 
@@ -787,6 +1127,9 @@ class ReLUMLP(_ScratchOwner, nn.Module):
     (4096 rows), 134 ms (16384), 154 ms (65536); 2 threads 73, 83, 92 ms. But each chunk is
     ~20 OpenMP parallel regions, and when another process keeps a core busy every region waits
     for a descheduled thread: 2 threads then took 4.0 s (4096), 1.2 s (16384), 0.55 s (65536).
+
+    ``forward_with_tangents`` / ``forward_with_sum_tangents`` also carry two input tangents
+    (the coordinate derivatives of an encoding) through the MLP, with the same chunking.
     """
 
     def __init__(
@@ -806,12 +1149,58 @@ class ReLUMLP(_ScratchOwner, nn.Module):
 
     def forward(self, x: torch.Tensor, fast: bool = True) -> torch.Tensor:
         if fast and x.device.type == "cpu" and x.dtype == torch.float32:
-            params = [t for layer in self.layers for t in (layer.weight, layer.bias)]
-            chunk = self.chunk or (4096 if torch.get_num_threads() == 1 else 16384)
-            return _ReLUMLPFunction.apply(x, self._scratch, chunk, *params)
+            return _ReLUMLPFunction.apply(x, *self._fast_args())
         for layer in self.layers[:-1]:
             x = torch.relu(layer(x))
         return self.layers[-1](x)
+
+    def forward_with_tangents(self, x: torch.Tensor, fast: bool = True) -> torch.Tensor:
+        """x (N, 3, in_features): inputs and two tangents of them -> (N, 3, out_features).
+
+        ``x[:, 0]`` is the input, ``x[:, 1]`` and ``x[:, 2]`` its derivatives along two
+        directions (e.g. d/dx, d/dy of an encoding); the result holds ``forward(x[:, 0])``
+        and its derivatives along the same directions (forward mode): each tangent goes
+        through the same weight matrices, without bias, times the ReLU masks. CPU float32
+        with ``fast``: :class:`_ReLUMLPTangentFunction` (chunked like :meth:`forward`); else
+        plain autograd ops.
+        """
+        _check_jet(x)
+        if fast and x.device.type == "cpu" and x.dtype == torch.float32:
+            return _ReLUMLPTangentFunction.apply(x.contiguous(), *self._fast_args())
+        value, tangents = x[:, 0], x[:, 1:]
+        for layer in self.layers[:-1]:
+            value = torch.relu(layer(value))
+            tangents = torch.matmul(tangents, layer.weight.t()) * (value > 0).unsqueeze(1)
+        value = self.layers[-1](value)
+        tangents = torch.matmul(tangents, self.layers[-1].weight.t())
+        return torch.cat((value.unsqueeze(1), tangents), dim=1)
+
+    def forward_with_sum_tangents(
+        self, x: torch.Tensor, fast: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, 3, in_features) as in :meth:`forward_with_tangents` -> ``forward(x[:, 0])``
+        (N, out_features) and (N, 2), the derivatives of its channel sum along the tangents.
+
+        The same numbers as ``forward_with_tangents(x)[:, 1:].sum(-1)``; CPU float32 with
+        ``fast``: :class:`_ReLUMLPSumGradFunction` (reverse mode inside, one matmul chain for
+        both tangents), else exactly that expression in plain autograd ops.
+        """
+        _check_jet(x)
+        if fast and x.device.type == "cpu" and x.dtype == torch.float32:
+            return _ReLUMLPSumGradFunction.apply(x.contiguous(), *self._fast_args())
+        jet = self.forward_with_tangents(x, fast=False)
+        return jet[:, 0], jet[:, 1:].sum(dim=2)
+
+    def _fast_args(self) -> tuple:
+        """Scratch pool, rows per chunk and the flat (weight, bias, ...) list."""
+        params = [t for layer in self.layers for t in (layer.weight, layer.bias)]
+        chunk = self.chunk or (4096 if torch.get_num_threads() == 1 else 16384)
+        return (self._scratch, chunk, *params)
+
+
+def _check_jet(x: torch.Tensor) -> None:
+    if x.dim() != 3 or x.shape[1] != 3:
+        raise ValueError(f"x must have shape (N, 3, in_features), got {tuple(x.shape)}")
 
 
 class HashGridINR(nn.Module):
@@ -827,6 +1216,8 @@ class HashGridINR(nn.Module):
     On CPU, when no gradient w.r.t. ``coords`` is recorded (a plain data-term fit), encoding and
     MLP run fused autograd Functions (``fast_path=True``); when ``coords.requires_grad`` (e.g. an
     autograd TV regulariser) both run plain, twice-differentiable autograd ops. Same values.
+    :meth:`forward_with_spatial_grad` gives the coordinate derivatives without that graph
+    (fused on CPU too); the TV regulariser uses it.
 
     >>> inr = HashGridINR(n_levels=4, log2_hashmap_size=10, base_resolution=4, hidden_features=16)
     >>> inr(torch.zeros(3, 2)).shape
@@ -882,3 +1273,29 @@ class HashGridINR(nn.Module):
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         fast = self.fast_path and not (torch.is_grad_enabled() and coords.requires_grad)
         return self.mlp(self.encoding(coords), fast=fast) + 0.5
+
+    def forward_with_spatial_grad(
+        self, coords: torch.Tensor, channel_sum: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """coords (N, 2) -> (output, d output/dx, d output/dy), each (N, out_features).
+
+        The output equals ``self(coords)``; the derivatives equal what
+        ``torch.autograd.grad`` gives w.r.t. ``coords``, but need no graph through the
+        coordinates, so a loss on them takes one ordinary backward. The encoding's derivatives
+        come from :meth:`HashGridEncoding.forward_with_spatial_grad`; the MLP carries them in
+        forward mode (:meth:`ReLUMLP.forward_with_tangents`), or with ``channel_sum`` only
+        the derivatives of the channel sum, each (N,), which a reverse pass inside the MLP
+        gives at half the cost (:meth:`ReLUMLP.forward_with_sum_tangents`; what the TV
+        regulariser uses). Fast CPU Functions under the same conditions as :meth:`forward`,
+        plain autograd ops otherwise. The tcnn backend has no such path
+        (``NotImplementedError``; its fits fall back to finite differences).
+        """
+        if self.backend == "tcnn":
+            raise NotImplementedError("the tcnn encoding gives no spatial derivatives")
+        fast = self.fast_path and not (torch.is_grad_enabled() and coords.requires_grad)
+        jet = self.encoding.forward_with_spatial_grad(coords)
+        if channel_sum:
+            out, sums = self.mlp.forward_with_sum_tangents(jet, fast)
+            return out + 0.5, sums[:, 0], sums[:, 1]
+        jet = self.mlp.forward_with_tangents(jet, fast)
+        return jet[:, 0] + 0.5, jet[:, 1], jet[:, 2]
