@@ -78,27 +78,27 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
-    from inrdeblur.blur.synthesize import synthesize
-    from inrdeblur.data.scene import Scene
+    from inrdeblur.blur.synthesize import synthesize_folder
 
-    scene = Scene.load(args.scene)
-    blurred = synthesize(scene, args.blur, args.settings)
-    blurred.save(args.out)
-    log.info("wrote %s (blurry PSNR %.2f dB)", args.out, blurred.attrs["blurry_psnr"])
+    paths = synthesize_folder(
+        args.scenes_dir, args.blur, args.settings, args.out_dir, progress=not args.no_progress
+    )
+    log.info("wrote %d blurred image(s) to %s", len(paths), args.out_dir)
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
     from inrdeblur.fit.run import run_fits
 
+    image = {"blur": args.blur, "dataset": args.dataset, "scene": args.scene}
     run_fits(
-        scene_path=args.scene,
-        blurred_path=args.blurred,
+        scene_path=layout.scene_path(args.dataset, args.scene),
+        blurred_path=layout.blurred_path(**image),
         method=args.method,
         recipe=args.recipe,
         seeds=args.seeds,
         threads=args.threads,
-        out_dir=args.out_dir,
-        checkpoint_dir=args.checkpoint_dir,
+        out_dir=Path(layout.FIT_SCENE_DIR.format(method=args.method, **image)),
+        checkpoint_dir=Path(layout.FIT_CHECKPOINT_DIR.format(method=args.method, **image)),
         progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
     )
@@ -220,27 +220,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("synthesize", help="blur one scene")
-    p.add_argument("--scene", type=Path, required=True)
+    p = sub.add_parser("synthesize", help="blur every scene of a prepared dataset")
+    p.add_argument(
+        "--scenes-dir", type=Path, required=True, help="scene records <scene>.npz (prepare)"
+    )
     p.add_argument("--blur", required=True, help="blur name")
     p.add_argument("--settings", type=_json_arg, required=True, help="blurs.<name> as JSON")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True, help="writes <scene>.npz there")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_synthesize)
 
-    p = sub.add_parser("fit", help="fit one method to one blurred image, once per seed")
-    p.add_argument("--scene", type=Path, required=True)
-    p.add_argument("--blurred", type=Path, required=True)
+    p = sub.add_parser(
+        "fit",
+        help="fit one method to one blurred image, once per seed",
+        description="Reads and writes the files of inrdeblur.layout under the working "
+        "directory: the scene and blurred image, seed<k>/ in the fit job's folder, and "
+        "checkpoints in results/checkpoints/.",
+    )
     p.add_argument("--method", required=True)
+    p.add_argument("--blur", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--scene", required=True, help="scene id")
     p.add_argument("--recipe", type=_json_arg, required=True, help="methods.<name> as JSON")
     p.add_argument("--seeds", type=int, nargs="+", required=True, help="fitted in turn")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument(
-        "--out-dir",
-        type=Path,
-        required=True,
-        help="the job's folder; seed k writes seed<k>/estimate.png, estimate.npz, "
-        "trace.csv and meta.json there",
-    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--checkpoint-every",
@@ -248,13 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=50,
         help="iterations between checkpoints, from which a killed or requeued fit resumes "
         "(0: none; default 50)",
-    )
-    p.add_argument(
-        "--checkpoint-dir",
-        type=Path,
-        required=True,
-        help="where seed k checkpoints (seed<k>.pt); outside --out-dir, which Snakemake "
-        "deletes before it reruns a failed job",
     )
     p.set_defaults(func=cmd_fit)
 

@@ -13,7 +13,8 @@ prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.data.s
                one job per dataset, whose output is that folder
 synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, 3)
                float32, the data that rebuilds the operator (``kernel`` or the
-               geometry) and ``attrs`` (see :mod:`inrdeblur.blur.synthesize`)
+               geometry) and ``attrs`` (see :mod:`inrdeblur.blur.synthesize`); one
+               job per blur and dataset, whose output is that folder
 forward model  ``results/forward_models/<blur>/<dataset>/<scene>.json``, tables
                ``results/forward_models/records.csv`` and ``summary.csv``
 fit            ``results/fits/<method>/<blur>/<dataset>/<scene>/seed<k>/``:
@@ -41,7 +42,9 @@ FETCH_STAMP = RAW_DIR + "/{dataset}/.fetched.json"
 #: the scenes of one dataset: one prepare job writes them all
 SCENES_DIR = "data/scenes/{dataset}"
 SCENE = SCENES_DIR + "/{scene}.npz"
-BLURRED = "data/blurred/{blur}/{dataset}/{scene}.npz"
+#: the blurred images of one blur of one dataset: one synthesize job writes them all
+BLURRED_DIR = "data/blurred/{blur}/{dataset}"
+BLURRED = BLURRED_DIR + "/{scene}.npz"
 #: the folder of one fit job: every seed of one method on one blurred image
 FIT_SCENE_DIR = "results/fits/{method}/{blur}/{dataset}/{scene}"
 #: one seed's folder inside a fit job's folder

@@ -11,7 +11,7 @@ from scipy import ndimage
 from support import LEVIN_DIR
 
 from inrdeblur.blur import kernels
-from inrdeblur.blur.synthesize import BlurredImage, synthesize
+from inrdeblur.blur.synthesize import BlurredImage, synthesize, synthesize_folder
 from inrdeblur.config import validate_params
 from inrdeblur.data.demo import make_scene
 from inrdeblur.data.scene import Scene
@@ -145,3 +145,19 @@ def test_a_geometric_record_without_its_depth_is_named(scene, tmp_path):
     blurred.save(path)
     with pytest.raises(InputFileError, match=r"broken.npz: missing array 'depth' of a 'icb'"):
         BlurredImage.load(path)
+
+
+def test_one_job_blurs_every_scene_of_a_prepared_folder(tmp_path):
+    recipe = settings(model="uniform", kernel="random_motion", kernel_size=7)
+    scenes = tmp_path / "scenes"
+    for name in ("motorcycle", "coins"):
+        make_scene(name, 32).save(scenes / f"{name}.npz")
+    paths = synthesize_folder(scenes, "b", recipe, tmp_path / "blurred", progress=False)
+    assert paths == [tmp_path / "blurred" / "coins.npz", tmp_path / "blurred" / "motorcycle.npz"]
+    for path in paths:
+        alone = synthesize(Scene.load(scenes / path.name), "b", recipe)
+        np.testing.assert_array_equal(BlurredImage.load(path).blurry, alone.blurry)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=f"{tmp_path / 'empty'}: no scene records"):
+        synthesize_folder(tmp_path / "empty", "b", recipe, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

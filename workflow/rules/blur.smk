@@ -1,26 +1,28 @@
 rule synthesize:
-    """A blurry image and its blur operator from a sharp scene."""
+    """Blurry images and their blur operators from the sharp scenes of one dataset: one job
+    per blur and dataset (a blur takes about a second per 720x1280 image)."""
     input:
         scenes=layout.SCENES_DIR,
     output:
-        layout.BLURRED,
+        directory(layout.BLURRED_DIR),
     log:
-        "logs/synthesize/{blur}/{dataset}/{scene}.log",
+        "logs/synthesize/{blur}/{dataset}.log",
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=2000,
+        runtime=120,
     params:
         settings=blur_settings,
-        scene=layout.SCENE,
+    message:
+        "blur the scenes of {wildcards.dataset} with {wildcards.blur}"
     shell:
-        "inrdeblur synthesize --scene {params.scene:q} --blur {wildcards.blur}"
-        " --settings {params.settings:q} --out {output:q} 2> {log:q}"
+        "inrdeblur synthesize --scenes-dir {input.scenes:q} --blur {wildcards.blur}"
+        " --settings {params.settings:q} --no-progress --out-dir {output:q} 2> {log:q}"
 
 
 rule synthesize_all:
     """Target: every blurred image of the experiment."""
     input:
-        all_blurred_files(),
+        all_blurred_dirs(),

@@ -1,10 +1,9 @@
 # Parameters, wildcard constraints and target lists. No rule lives here.
-# Job granularity: prepare runs once per dataset, synthesize once per blurred image, fit once
-# per blurred image and method (every seed in turn), evaluate once per method, blur and
+# Job granularity: prepare runs once per dataset, synthesize once per blur and dataset, fit
+# once per blurred image and method (every seed in turn), evaluate once per method, blur and
 # dataset; a paper-scale DAG (benchmarks/dag_scale.py) then has about one job per image and
-# method. The per-image rules (synthesize, fit, forward_model) have no `message:`:
-# Snakemake already logs their rule name and wildcards, and formatting a message costs
-# time per job.
+# method. The per-image rules (fit, forward_model) have no `message:`: Snakemake already
+# logs their rule name and wildcards, and formatting a message costs time per job.
 import json
 import os
 import shlex
@@ -108,23 +107,20 @@ def all_scene_dirs():
     return [layout.SCENES_DIR.format(dataset=d) for d in EXPERIMENT["datasets"]]
 
 
-def all_blurred_files():
-    return [layout.BLURRED.format(**image) for image in experiment.images(config, SCENES)]
-
-
-def _fit_dirs(methods):
-    """The output folder of every fit job of `methods`."""
+def all_blurred_dirs():
     return [
-        layout.FIT_SCENE_DIR.format(**job) for job in experiment.fit_jobs(config, methods, SCENES)
+        layout.BLURRED_DIR.format(blur=b, dataset=d)
+        for b in EXPERIMENT["blurs"]
+        for d in EXPERIMENT["datasets"]
     ]
 
 
 def fit_dirs_of_method(wildcards):
-    return _fit_dirs([wildcards.method])
-
-
-def all_fit_dirs():
-    return _fit_dirs(EXPERIMENT["methods"])
+    """The output folder of every fit job of the method."""
+    return [
+        layout.FIT_SCENE_DIR.format(**job)
+        for job in experiment.fit_jobs(config, [wildcards.method], SCENES)
+    ]
 
 
 def all_fit_indexes():
@@ -133,14 +129,13 @@ def all_fit_indexes():
 
 def evaluation_set_inputs(wildcards):
     """The scenes, blurred images and fit folders (every seed) one evaluate job reads."""
-    images = [
-        {"blur": wildcards.blur, "dataset": wildcards.dataset, "scene": scene}
-        for scene in SCENES[wildcards.dataset]
-    ]
     return {
-        "scenes": layout.SCENES_DIR.format(dataset=wildcards.dataset),
-        "blurred": [layout.BLURRED.format(**image) for image in images],
-        "fits": [layout.FIT_SCENE_DIR.format(method=wildcards.method, **image) for image in images],
+        "scenes": layout.SCENES_DIR.format(**wildcards),
+        "blurred": layout.BLURRED_DIR.format(**wildcards),
+        "fits": [
+            layout.FIT_SCENE_DIR.format(scene=scene, **wildcards)
+            for scene in SCENES[wildcards.dataset]
+        ],
     }
 
 

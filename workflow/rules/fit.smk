@@ -1,9 +1,10 @@
 rule fit:
     """One method on one blurred image, for every seed in turn (a GPU job on a cluster).
-    Its output is the image's folder, one seed<k>/ per seed (see inrdeblur.layout)."""
+    Its output is the image's folder, one seed<k>/ per seed; the command finds its inputs
+    and outputs at their inrdeblur.layout paths."""
     input:
         scenes=layout.SCENES_DIR,
-        blurred=layout.BLURRED,
+        blurred=layout.BLURRED_DIR,
     output:
         directory(layout.FIT_SCENE_DIR),
     log:
@@ -16,14 +17,11 @@ rule fit:
         runtime=120 * len(SEEDS),
     params:
         recipe=method_recipe,
-        scene=layout.SCENE,
         seeds=" ".join(map(str, SEEDS)),
-        checkpoints=layout.FIT_CHECKPOINT_DIR,
     shell:
-        "inrdeblur fit --scene {params.scene:q} --blurred {input.blurred:q}"
-        " --method {wildcards.method} --recipe {params.recipe:q} --seeds {params.seeds}"
-        " --threads {threads} --out-dir {output:q} --checkpoint-dir {params.checkpoints:q}"
-        " 2> {log:q}"
+        "inrdeblur fit --method {wildcards.method} --blur {wildcards.blur}"
+        " --dataset {wildcards.dataset} --scene {wildcards.scene:q}"
+        " --recipe {params.recipe:q} --seeds {params.seeds} --threads {threads} 2> {log:q}"
 
 
 rule index_fits:

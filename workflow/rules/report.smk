@@ -1,12 +1,13 @@
 rule report:
-    """The self-contained HTML report: tables, figures, visual grid, params, provenance."""
+    """The self-contained HTML report: tables, figures, visual grid, params, provenance.
+    The fit indexes stand for every fit folder they list (the grid reads some estimates)."""
     input:
         metrics=layout.METRICS_TABLE,
         summary=layout.SUMMARY_TABLE,
         forward=layout.FORWARD_SUMMARY_TABLE,
         scenes=all_scene_dirs(),
-        blurred=all_blurred_files(),
-        fits=all_fit_dirs(),
+        blurred=all_blurred_dirs(),
+        fit_indexes=all_fit_indexes(),
     output:
         html=layout.REPORT_HTML,
         figures=directory(layout.REPORT_FIGURES),

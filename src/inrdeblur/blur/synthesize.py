@@ -1,4 +1,4 @@
-"""The synthesize stage: make a blurry image from a sharp scene with a named blur.
+"""The synthesize stage: make blurry images from sharp scenes with a named blur.
 
 A blurred record is stored as ``data/blurred/<blur>/<dataset>/<scene>.npz`` with
 ``blurry`` (H, W, 3) float32 and ``attrs`` (JSON: the blur name and recipe, the seeds of
@@ -274,3 +274,27 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
         "blurry_psnr": -10.0 * np.log10(mse) if mse > 0 else float("inf"),
     }
     return BlurredImage(blurry=blurry.astype(np.float32), attrs=attrs, **record)
+
+
+def synthesize_folder(
+    scenes_dir: str | os.PathLike,
+    blur_name: str,
+    settings: dict[str, Any],
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+) -> list[Path]:
+    """:func:`synthesize` every scene record ``<scene>.npz`` in ``scenes_dir`` (a prepare
+    job's folder), each saved atomically as ``out_dir/<scene>.npz``; the paths, in name
+    order. One synthesize job per blur and dataset: a blur takes about a second per
+    720x1280 image (ICB; PWB a few), less than starting a process for it."""
+    from tqdm import tqdm
+
+    scene_paths = sorted(Path(scenes_dir).glob("*.npz"))
+    if not scene_paths:
+        raise SceneError(f"{scenes_dir}: no scene records (*.npz) to blur")
+    paths = []
+    for scene_path in tqdm(scene_paths, desc=f"synthesize {blur_name}", disable=not progress):
+        out = Path(out_dir) / scene_path.name
+        synthesize(Scene.load(scene_path), blur_name, settings).save(out)
+        paths.append(out)
+    return paths
