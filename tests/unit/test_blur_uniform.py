@@ -8,7 +8,13 @@ import torch
 from scipy import ndimage, signal
 
 from inrdeblur.blur.kernels import random_motion_kernel, validate_kernel
-from inrdeblur.blur.uniform import convolve, kernel_padding
+from inrdeblur.blur.uniform import (
+    ValidConvolution,
+    convolve,
+    full_correlation,
+    kernel_padding,
+    valid_convolution,
+)
 
 
 @pytest.fixture()
@@ -77,6 +83,104 @@ def test_gradients_flow_to_the_image(image):
     # d/dx of sum(k * x) is the number of output pixels each input reaches, times k's sum.
     assert x.grad is not None
     assert x.grad[0, 0, 11, 14].item() == pytest.approx(1.0)
+
+
+def reference_convolve(image: torch.Tensor, kernel: torch.Tensor, boundary: str) -> torch.Tensor:
+    """The implementation before ValidConvolution: plain conv2d, differentiated by torch."""
+    b, c, h, w = image.shape
+    kh, kw = kernel.shape
+    x = image.reshape(b * c, 1, h, w)
+    if boundary != "valid":
+        top, bottom, left, right = kernel_padding((kh, kw))
+        mode = "constant" if boundary == "zeros" else boundary
+        x = torch.nn.functional.pad(x, (left, right, top, bottom), mode=mode)
+    weight = torch.flip(kernel, dims=(0, 1)).to(dtype=image.dtype, device=image.device)
+    y = torch.nn.functional.conv2d(x, weight[None, None])
+    return y.reshape(b, c, y.shape[-2], y.shape[-1])
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("shape", [(3, 3), (4, 4), (2, 5), (4, 3)])
+def test_valid_convolution_function_gradcheck(batch, channels, shape):
+    gen = torch.Generator().manual_seed(sum(shape) + 10 * channels + batch)
+    image = torch.rand(batch, channels, 7, 6, dtype=torch.float64, generator=gen)
+    kernel = torch.rand(*shape, dtype=torch.float64, generator=gen)
+    image.requires_grad_(True)
+    kernel.requires_grad_(True)
+    assert torch.autograd.gradcheck(ValidConvolution.apply, (image, kernel))
+    # The image gradient alone (the fit's case: a fixed kernel).
+    assert torch.autograd.gradcheck(ValidConvolution.apply, (image, kernel.detach()))
+
+
+def test_valid_convolution_function_gradgradcheck():
+    gen = torch.Generator().manual_seed(4)
+    image = torch.rand(2, 3, 7, 6, dtype=torch.float64, generator=gen).requires_grad_(True)
+    kernel = torch.rand(4, 3, dtype=torch.float64, generator=gen).requires_grad_(True)
+    assert torch.autograd.gradgradcheck(ValidConvolution.apply, (image, kernel))
+
+
+def test_full_correlation_is_the_adjoint():
+    # <A x, y> == <x, A* y> for random x, y: A* is the adjoint of the 'valid' convolution.
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 3, 20, 17, dtype=torch.float64, generator=gen)
+    kernel = torch.rand(6, 5, dtype=torch.float64, generator=gen)
+    y = torch.rand(2, 3, 15, 13, dtype=torch.float64, generator=gen)
+    lhs = (valid_convolution(x, kernel) * y).sum()
+    rhs = (x * full_correlation(y, kernel)).sum()
+    assert lhs.item() == pytest.approx(rhs.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("size", [19, 27])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_image_gradient_matches_plain_conv2d_at_fit_size(size, dtype):
+    # A fit's shapes: a (1, 3, 255 + k - 1, 255 + k - 1) latent, a fixed motion kernel.
+    gen = torch.Generator().manual_seed(size)
+    side = 255 + size - 1
+    latent = torch.rand(1, 3, side, side, generator=gen).to(dtype)
+    kernel = torch.from_numpy(random_motion_kernel(size, size)).to(dtype)
+    grad_out = torch.randn(1, 3, 255, 255, generator=gen).to(dtype)
+
+    x_new = latent.clone().requires_grad_(True)
+    torch.autograd.backward(ValidConvolution.apply(x_new, kernel), grad_out)
+    x_old = latent.clone().requires_grad_(True)
+    torch.autograd.backward(reference_convolve(x_old, kernel, "valid"), grad_out)
+    # float32: 1e-4 relative to the gradient's scale (entries near zero carry only rounding).
+    atol = 1e-6 if dtype == torch.float64 else 1e-4 * x_old.grad.abs().max().item()
+    torch.testing.assert_close(x_new.grad, x_old.grad, atol=atol, rtol=0)
+    # convolve, the fit's entry point, takes the same gradient.
+    x = latent.clone().requires_grad_(True)
+    torch.autograd.backward(convolve(x, kernel, "valid"), grad_out)
+    torch.testing.assert_close(x.grad, x_old.grad, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("boundary", ["valid", "replicate", "reflect", "circular", "zeros"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(19, 19), (6, 9)])
+def test_forward_is_bit_identical_to_plain_conv2d(boundary, dtype, shape):
+    gen = torch.Generator().manual_seed(3)
+    image = torch.rand(2, 3, 40, 37, generator=gen).to(dtype)
+    kernel = torch.rand(*shape, generator=gen)  # float32: convolve casts it, as before
+    kernel = kernel / kernel.sum()
+    expected = reference_convolve(image, kernel, boundary)
+    assert torch.equal(convolve(image, kernel, boundary), expected)
+    grad_path = convolve(image.clone().requires_grad_(True), kernel, boundary)
+    assert torch.equal(grad_path.detach(), expected)
+    if boundary == "valid":
+        function = ValidConvolution.apply(image.requires_grad_(True), kernel.to(dtype))
+        assert torch.equal(function.detach(), expected)
+
+
+def test_kernel_gradient_through_convolve(image):
+    # A blind method's case: the kernel requires grad. Compare with the plain path.
+    x = as_t(image).float().requires_grad_(True)
+    kernel = torch.from_numpy(random_motion_kernel(7, 3)).requires_grad_(True)
+    convolve(x, kernel, "valid").square().sum().backward()
+    x_ref = as_t(image).float().requires_grad_(True)
+    k_ref = kernel.detach().clone().requires_grad_(True)
+    reference_convolve(x_ref, k_ref, "valid").square().sum().backward()
+    torch.testing.assert_close(kernel.grad, k_ref.grad, rtol=1e-4, atol=0)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-6)
 
 
 def test_bad_convolution_inputs():
