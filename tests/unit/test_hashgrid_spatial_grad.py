@@ -44,15 +44,6 @@ CONFIGS = {"thesis": THESIS_CONFIG, "small": SMALL, "small-f3": SMALL_F3, "linea
 PITCH = (2 / 254, 2 / 254)  # a 255 x 255 latent
 
 
-@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
-def torch_threads(request):
-    """1 and 2 intra-op threads (with 2 the fast path gathers and scatters on two threads)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 def random_inr(config: dict, fast_path: bool, seed: int = 0) -> HashGridINR:
     """Table U(-1, 1) and PyTorch's default (random, biased) MLP init, so ReLUs are mixed."""
     torch.manual_seed(seed)

@@ -140,15 +140,6 @@ def randomised(enc: HashGridEncoding, seed: int = 1) -> HashGridEncoding:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
-def torch_threads(request):
-    """Run with 1 and with 2 intra-op threads (the fast path uses a helper thread with 2)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 CONFIGS = [enc_config(THESIS_CONFIG), DENSE0, HASHED0, ODD_F]
 CONFIG_IDS = ["thesis", "dense0", "hashed0", "f3"]
 

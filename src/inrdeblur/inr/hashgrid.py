@@ -499,6 +499,19 @@ def _transpose_pairs(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     return dst
 
 
+def _saved_layers(ctx) -> tuple[torch.Tensor, tuple, tuple]:
+    """What an MLP Function saved as ``(x, *hidden, *params)``: x, hidden, params."""
+    saved = ctx.saved_tensors
+    return saved[0], saved[1 : 1 + ctx.n_hidden], saved[1 + ctx.n_hidden :]
+
+
+def _param_grads(params: tuple) -> tuple[tuple, list, list, list]:
+    """The weights of a flat ``(weight, bias, ...)`` list and zeroed gradients for it:
+    ``(weights, grads, grad_w, grad_b)``, the last two views of ``grads``."""
+    grads = [torch.zeros_like(p) for p in params]
+    return params[0::2], grads, grads[0::2], grads[1::2]
+
+
 class _ReLUMLPFunction(torch.autograd.Function):
     """CPU fast path of a ReLU MLP: x (N, in) -> (N, out), processed in row chunks.
 
@@ -530,11 +543,8 @@ class _ReLUMLPFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        saved = ctx.saved_tensors
-        x, hidden, params = saved[0], saved[1 : 1 + ctx.n_hidden], saved[1 + ctx.n_hidden :]
-        weights = params[0::2]
-        grads = [torch.zeros_like(p) for p in params]
-        grad_w, grad_b = grads[0::2], grads[1::2]
+        x, hidden, params = _saved_layers(ctx)
+        weights, grads, grad_w, grad_b = _param_grads(params)
         n, chunk = x.shape[0], ctx.chunk
         scratch = ctx.scratch
         grad_x = scratch.get("mlp_grad_x", x.shape, x.dtype) if ctx.needs_input_grad[0] else None
@@ -605,11 +615,8 @@ class _ReLUMLPTangentFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        saved = ctx.saved_tensors
-        x, hidden, params = saved[0], saved[1 : 1 + ctx.n_hidden], saved[1 + ctx.n_hidden :]
-        weights = params[0::2]
-        grads = [torch.zeros_like(p) for p in params]
-        grad_w, grad_b = grads[0::2], grads[1::2]
+        x, hidden, params = _saved_layers(ctx)
+        weights, grads, grad_w, grad_b = _param_grads(params)
         n, chunk = x.shape[0], ctx.chunk
         scratch = ctx.scratch
         grad_x = None
@@ -710,9 +717,7 @@ class _ReLUMLPSumGradFunction(torch.autograd.Function):
         x, grad_in, *rest = ctx.saved_tensors
         n_hidden = ctx.n_hidden
         hidden, adj, params = rest[:n_hidden], rest[n_hidden : 2 * n_hidden], rest[2 * n_hidden :]
-        weights = params[0::2]
-        grads = [torch.zeros_like(p) for p in params]
-        grad_w, grad_b = grads[0::2], grads[1::2]
+        weights, grads, grad_w, grad_b = _param_grads(params)
         n, n_in, chunk = x.shape[0], x.shape[2], ctx.chunk
         scratch = ctx.scratch
         grad_x = scratch.get("mlp_jet_grad_x", x.shape, x.dtype)
