@@ -12,12 +12,15 @@ channel mean), a colour one on MATLAB's Y channel.
 
 One evaluate job (:func:`evaluate_set`) covers one method on one blur of one dataset, every
 scene and seed, and writes ``results/metrics/<method>/<blur>/<dataset>.json``: a list of
-records (:func:`evaluate_fit`) with the keys of the input contract in
-:mod:`inrdeblur.report.tables`.
+records (:func:`score_fit`) with the keys of the input contract in
+:mod:`inrdeblur.report.tables`. The image's side of a record (the sharp reference, the
+blurry input's scores) is computed once per scene (:func:`load_reference`) and shared by
+its seeds.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,139 @@ if TYPE_CHECKING:
 
 #: Values of ``metrics.aligned``.
 ALIGNED_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One image's side of an evaluation, shared by every fit of it.
+
+    Attributes:
+        dataset, scene: the scene's identifiers.
+        sharp: (H, W, 3) float64 reference, the part of the sharp image the blurry one shows.
+        aligned: whether fits of it get the shift-aligned metrics.
+        blurry_scores: the blurry input's ``psnr_blurry``, ``ssim_blurry``, ``lpips_blurry``
+            and, when ``aligned``, ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
+        lpips_status: the LPIPS metric's status (why a value is missing, if it is).
+    """
+
+    dataset: str
+    scene: str
+    sharp: np.ndarray
+    aligned: bool
+    blurry_scores: dict[str, Any]
+    lpips_status: str
+
+
+def _check_aligned(aligned: str) -> None:
+    if aligned not in ALIGNED_MODES:
+        raise ValueError(f"aligned must be one of {ALIGNED_MODES}, got {aligned!r}")
+
+
+def _lpips_metric(lpips: bool, lpips_metric: LPIPS | None) -> LPIPS | None:
+    """The LPIPS metric to use: the one given, a freshly loaded one, or None when disabled."""
+    if not lpips:
+        return None
+    if lpips_metric is not None:
+        return lpips_metric
+    from inrdeblur.metrics.perceptual import LPIPS
+
+    return LPIPS(net="alex")
+
+
+def load_reference(
+    scene_path: Path,
+    blurred_path: Path,
+    lpips_metric: LPIPS | None = None,
+    aligned: str = "auto",
+) -> Reference:
+    """Read one scene and its blurred image and score the blurry input once.
+
+    ``lpips_metric``: the LPIPS metric, or None when LPIPS is disabled. ``aligned``
+    (``metrics.aligned``): 'always', 'never', or 'auto' for blurs whose observation is the
+    scene's stored blurry image.
+    """
+    _check_aligned(aligned)
+    scene = Scene.load(scene_path)
+    blurred = BlurredImage.load(blurred_path)
+    sharp = blurred.target(scene.sharp).astype(np.float64)
+    blurry = np.clip(blurred.blurry.astype(np.float64), 0.0, 1.0)
+    use_aligned = aligned == "always" or (
+        aligned == "auto" and blurred.attrs.get("observation") == "scene"
+    )
+    scores: dict[str, Any] = {
+        "psnr_blurry": psnr(blurry, sharp),
+        "ssim_blurry": ssim(blurry, sharp),
+        "lpips_blurry": lpips_metric(blurry, sharp) if lpips_metric is not None else None,
+    }
+    if use_aligned:
+        fit = protocol_aligned(blurry, sharp)
+        scores.update(psnr_aligned_blurry=fit["psnr"], ssim_aligned_blurry=fit["ssim"])
+    return Reference(
+        dataset=scene.dataset,
+        scene=scene.id,
+        sharp=sharp,
+        aligned=use_aligned,
+        blurry_scores=scores,
+        lpips_status=(
+            lpips_metric.status
+            if lpips_metric is not None
+            else "missing: disabled in params (metrics.lpips: false)"
+        ),
+    )
+
+
+def score_fit(
+    reference: Reference,
+    estimate_path: Path,
+    meta_path: Path,
+    lpips_metric: LPIPS | None = None,
+) -> dict[str, Any]:
+    """The record of one fit of ``reference``'s image: its scores, the blurry input's, its meta.
+
+    ``lpips_metric`` must be the metric :func:`load_reference` used (None: LPIPS disabled).
+    """
+    data = read_npz(estimate_path)
+    if "estimate" not in data:
+        raise InputFileError(f"{estimate_path}: missing array 'estimate'")
+    estimate = data["estimate"]
+    sharp = reference.sharp
+    if estimate.shape != sharp.shape:
+        raise InputFileError(
+            f"{estimate_path}: estimate shape {estimate.shape} != sharp {sharp.shape}"
+        )
+    if not np.all(np.isfinite(estimate)):
+        raise InputFileError(f"{estimate_path}: estimate has non-finite values")
+    meta = read_json(meta_path)
+    est = np.clip(estimate.astype(np.float64), 0.0, 1.0)
+    blurry = reference.blurry_scores
+    record = {
+        "dataset": reference.dataset,
+        "blur": meta["blur"],
+        "method": meta["method"],
+        "scene": reference.scene,
+        "seed": int(meta["seed"]),
+        "psnr": psnr(est, sharp),
+        "ssim": ssim(est, sharp),
+        "lpips": lpips_metric(est, sharp) if lpips_metric is not None else None,
+        "lpips_status": reference.lpips_status,
+        "psnr_blurry": blurry["psnr_blurry"],
+        "ssim_blurry": blurry["ssim_blurry"],
+        "lpips_blurry": blurry["lpips_blurry"],
+        "time_s": float(meta["time_s"]),
+        "size_mb": float(meta["size_mb"]),
+        "iterations": int(meta["iterations"]),
+        "device": meta["device"],
+    }
+    if reference.aligned:
+        fit = protocol_aligned(est, sharp)
+        record.update(
+            psnr_aligned=fit["psnr"],
+            ssim_aligned=fit["ssim"],
+            shift_aligned=fit["shift"],
+            psnr_aligned_blurry=blurry["psnr_aligned_blurry"],
+            ssim_aligned_blurry=blurry["ssim_aligned_blurry"],
+        )
+    return record
 
 
 def evaluate_fit(
@@ -60,64 +196,10 @@ def evaluate_fit(
     ``psnr_aligned``, ``ssim_aligned``, ``shift_aligned`` and the blurry input's
     ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
     """
-    if aligned not in ALIGNED_MODES:
-        raise ValueError(f"aligned must be one of {ALIGNED_MODES}, got {aligned!r}")
-    scene = Scene.load(scene_path)
-    blurred = BlurredImage.load(blurred_path)
-    data = read_npz(estimate_path)
-    if "estimate" not in data:
-        raise InputFileError(f"{estimate_path}: missing array 'estimate'")
-    estimate = data["estimate"]
-    reference = blurred.target(scene.sharp)
-    if estimate.shape != reference.shape:
-        raise InputFileError(
-            f"{estimate_path}: estimate shape {estimate.shape} != sharp {reference.shape}"
-        )
-    if not np.all(np.isfinite(estimate)):
-        raise InputFileError(f"{estimate_path}: estimate has non-finite values")
-    meta = read_json(meta_path)
-    sharp = reference.astype(np.float64)
-    est = np.clip(estimate.astype(np.float64), 0.0, 1.0)
-    blurry = np.clip(blurred.blurry.astype(np.float64), 0.0, 1.0)
-
-    lpips_value = lpips_blurry = None
-    if lpips:
-        from inrdeblur.metrics.perceptual import LPIPS
-
-        metric = lpips_metric if lpips_metric is not None else LPIPS(net="alex")
-        lpips_status = metric.status
-        lpips_value = metric(est, sharp)
-        lpips_blurry = metric(blurry, sharp)
-    else:
-        lpips_status = "missing: disabled in params (metrics.lpips: false)"
-    record = {
-        "dataset": scene.dataset,
-        "blur": meta["blur"],
-        "method": meta["method"],
-        "scene": scene.id,
-        "seed": int(meta["seed"]),
-        "psnr": psnr(est, sharp),
-        "ssim": ssim(est, sharp),
-        "lpips": lpips_value,
-        "lpips_status": lpips_status,
-        "psnr_blurry": psnr(blurry, sharp),
-        "ssim_blurry": ssim(blurry, sharp),
-        "lpips_blurry": lpips_blurry,
-        "time_s": float(meta["time_s"]),
-        "size_mb": float(meta["size_mb"]),
-        "iterations": int(meta["iterations"]),
-        "device": meta["device"],
-    }
-    observed = blurred.attrs.get("observation") == "scene"
-    if aligned == "always" or (aligned == "auto" and observed):
-        fit = protocol_aligned(est, sharp)
-        record.update(
-            psnr_aligned=fit["psnr"], ssim_aligned=fit["ssim"], shift_aligned=fit["shift"]
-        )
-        blurry_fit = protocol_aligned(blurry, sharp)
-        record.update(
-            psnr_aligned_blurry=blurry_fit["psnr"], ssim_aligned_blurry=blurry_fit["ssim"]
-        )
+    _check_aligned(aligned)
+    metric = _lpips_metric(lpips, lpips_metric)
+    reference = load_reference(scene_path, blurred_path, metric, aligned)
+    record = score_fit(reference, estimate_path, meta_path, metric)
     if out is not None:
         write_json(out, record)
     return record
@@ -135,37 +217,32 @@ def evaluate_set(
     root: str | Path = ".",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """One evaluate job: :func:`evaluate_fit` of every scene x seed of one evaluation set.
+    """One evaluate job: the record of every scene x seed of one evaluation set.
 
     Reads the scenes, blurred images and fits at their :mod:`inrdeblur.layout` paths under
     ``root`` and writes the records, scene-major, as one JSON list to ``out`` (a
-    :data:`~inrdeblur.layout.METRICS_SET`). The LPIPS network is loaded once for all.
+    :data:`~inrdeblur.layout.METRICS_SET`). The LPIPS network is loaded once for all; each
+    scene is read, and its blurry input scored, once for all its seeds.
     """
-    metric = None
-    if lpips:
-        from inrdeblur.metrics.perceptual import LPIPS
-
-        metric = LPIPS(net="alex")
+    _check_aligned(aligned)
+    metric = _lpips_metric(lpips, None)
     records = []
-    todo = [(scene, seed) for scene in scenes for seed in seeds]
-    for scene, seed in tqdm(todo, desc=f"evaluate {method} {blur}/{dataset}", disable=not progress):
-        fit = layout.fit_outputs(layout.fit_dir(method, blur, dataset, scene, seed, root))
-        record = evaluate_fit(
+    for scene in tqdm(scenes, desc=f"evaluate {method} {blur}/{dataset}", disable=not progress):
+        reference = load_reference(
             layout.scene_path(dataset, scene, root),
             layout.blurred_path(blur, dataset, scene, root),
-            fit["estimate_npz"],
-            fit["meta"],
-            out=None,
-            lpips=lpips,
-            aligned=aligned,
-            lpips_metric=metric,
+            metric,
+            aligned,
         )
-        if (record["method"], record["seed"]) != (method, seed):
-            raise InputFileError(
-                f"{fit['meta']}: a fit of {record['method']!r} with seed {record['seed']}, "
-                f"not {method!r} with seed {seed}"
-            )
-        records.append(record)
+        for seed in seeds:
+            fit = layout.fit_outputs(layout.fit_dir(method, blur, dataset, scene, seed, root))
+            record = score_fit(reference, fit["estimate_npz"], fit["meta"], metric)
+            if (record["method"], record["seed"]) != (method, seed):
+                raise InputFileError(
+                    f"{fit['meta']}: a fit of {record['method']!r} with seed {record['seed']}, "
+                    f"not {method!r} with seed {seed}"
+                )
+            records.append(record)
     write_json(out, records)
     return records
 
