@@ -128,14 +128,13 @@ def all_fit_indexes():
 
 
 def evaluation_set_inputs(wildcards):
-    """The scenes, blurred images and fit folders (every seed) one evaluate job reads."""
+    """The scenes and blurred images one evaluate job reads, and the fit index of its
+    method, which stands for every fit folder it lists: it is rewritten after any of them
+    changes. One input instead of a folder per fit job keeps a paper-scale DAG small."""
     return {
         "scenes": layout.SCENES_DIR.format(**wildcards),
         "blurred": layout.BLURRED_DIR.format(**wildcards),
-        "fits": [
-            layout.FIT_SCENE_DIR.format(scene=scene, **wildcards)
-            for scene in SCENES[wildcards.dataset]
-        ],
+        "fits": layout.FIT_INDEX.format(method=wildcards.method),
     }
 
 

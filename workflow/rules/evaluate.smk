@@ -1,5 +1,5 @@
 rule evaluate:
-    """PSNR, SSIM and LPIPS (and, per metrics.aligned, the shift-aligned metrics) of every fit of a method on one blur of one dataset, and of the blurry inputs: one job loads LPIPS once for them all."""
+    """PSNR, SSIM and LPIPS (and, per metrics.aligned, the shift-aligned metrics) of every fit of a method on one blur of one dataset, and of the blurry inputs: one job loads LPIPS once for them all. It waits for the method's fit index, which stands for the fit folders."""
     input:
         unpack(evaluation_set_inputs),
     output:
