@@ -20,7 +20,7 @@ import torch
 from inrdeblur.blur.synthesize import synthesize
 from inrdeblur.config import load_params
 from inrdeblur.data.demo import make_scene
-from inrdeblur.fit.nonblind import fit_nonblind
+from inrdeblur.methods.inr.fit import fit_nonblind
 
 
 def seconds_per_iteration(blurred, recipe: dict, iterations: int) -> float:

@@ -34,8 +34,8 @@ import time
 import torch
 from torch import nn
 
-from inrdeblur.fit.regularisers import coordinate_tv, spatial_gradient_tv
 from inrdeblur.inr.hashgrid import THESIS_CONFIG, HashGridINR, grid_levels
+from inrdeblur.methods.inr.regularisers import coordinate_tv, spatial_gradient_tv
 
 TV_WEIGHT = 2e-3
 """``methods.hashgrid_tv.regulariser.weight`` in params.yaml."""

@@ -9,8 +9,11 @@ from scipy import ndimage, signal
 
 from inrdeblur.blur.kernels import random_motion_kernel, validate_kernel
 from inrdeblur.blur.uniform import (
+    UniformBlur,
     ValidConvolution,
     convolve,
+    fft_full_correlation,
+    fft_valid_convolution,
     full_correlation,
     kernel_padding,
     valid_convolution,
@@ -244,3 +247,31 @@ def test_trajectory_kernel_is_the_histogram_of_rounded_shifts():
     np.testing.assert_allclose(kernel, expected, atol=1e-7)
     with pytest.raises(ValueError, match="exceeds the support"):
         psf_histogram(np.array([[0, 4]]), 7)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 4), (27, 27)])
+def test_fft_convolution_and_its_adjoint_equal_the_direct_ones(shape):
+    gen = torch.Generator().manual_seed(shape[0])
+    x = torch.rand(2, 3, 60, 47, dtype=torch.float64, generator=gen)
+    kernel = torch.rand(*shape, dtype=torch.float64, generator=gen)
+    y = fft_valid_convolution(x, kernel)
+    torch.testing.assert_close(y, valid_convolution(x, kernel), atol=1e-12, rtol=0)
+    g = torch.rand(y.shape, dtype=torch.float64, generator=gen)
+    torch.testing.assert_close(
+        fft_full_correlation(g, kernel), full_correlation(g, kernel), atol=1e-12, rtol=0
+    )
+
+
+def test_uniform_blur_uses_fft_in_float64_only():
+    kernel = random_motion_kernel(9, 3)
+    op = UniformBlur(kernel, (40, 40))
+    x = torch.rand(1, 1, *op.latent_shape, generator=torch.Generator().manual_seed(0))
+    # float32 stays on conv2d, bit for bit (the INR fits' numerics)
+    assert torch.equal(op(x), convolve(x, op.kernel, "valid"))
+    x64 = x.double()
+    direct = UniformBlur(kernel, (40, 40), method="direct").double()
+    torch.testing.assert_close(op.double()(x64), direct(x64), atol=1e-13, rtol=0)
+    y = torch.rand(1, 1, 40, 40, dtype=torch.float64)
+    torch.testing.assert_close(op.double().adjoint(y), direct.adjoint(y), atol=1e-13, rtol=0)
+    with pytest.raises(ValueError, match="method: must be one of"):
+        UniformBlur(kernel, (40, 40), method="fast")

@@ -167,7 +167,12 @@ def test_unknown_demo_scene(params):
 
 def test_dataset_sections_are_filled_with_their_defaults(params):
     datasets = validate_params(params)["datasets"]
-    assert datasets["lai"] == {"root": "data/raw/lai", "scenes": "all", "verify": True}
+    assert datasets["lai"] == {
+        "root": "data/raw/lai",
+        "scenes": "all",
+        "verify": True,
+        "channels": "rgb",
+    }
     assert datasets["gopro"] == {"root": "data/raw/gopro", "blur": "blur", "verify": False}
     assert datasets["virtualcmb"] == {
         "root": "data/raw/virtualcmb",
@@ -176,6 +181,7 @@ def test_dataset_sections_are_filled_with_their_defaults(params):
     }
     assert datasets["realcmb"]["intrinsics_size"] == [1440, 1920]
     assert "mirror" not in datasets["kodak"] and "max_side" not in datasets["kodak"]
+    assert datasets["kodak"]["channels"] == "rgb"
 
 
 def test_dataset_options_are_checked(params):
@@ -226,23 +232,23 @@ def test_gopro_scenes_must_be_listed(params):
 
 def test_blurs_need_what_the_dataset_has(params):
     params["experiment"]["datasets"] = ["kodak"]
-    params["experiment"]["blurs"] = ["motion", "parallax", "levin_stored"]
+    params["experiment"]["blurs"] = ["motion", "parallax", "true_kernel_stored"]
     params["experiment"]["forward_models"] = []
     problems = problems_of(params)
     assert problems[0].startswith(
         "blurs.parallax.model: 'icb' needs depth and intrinsics, which dataset 'kodak' does "
         "not have (datasets with them: demo, virtualcmb, realcmb)"
     )
-    assert problems[1].startswith("blurs.levin_stored.kernel: 'scene' needs true kernels")
+    assert problems[1].startswith("blurs.true_kernel_stored.kernel: 'scene' needs true kernels")
     assert problems[2].startswith(
-        "blurs.levin_stored.observation: 'scene' needs stored blurry images, which dataset "
+        "blurs.true_kernel_stored.observation: 'scene' needs stored blurry images, which dataset "
         "'kodak' does not have"
     )
     assert len(problems) == 3
     params["experiment"]["datasets"] = ["lai", "virtualcmb"]
-    params["experiment"]["blurs"] = ["levin_stored"]
+    params["experiment"]["blurs"] = ["true_kernel_stored"]
     (problem,) = problems_of(params)
-    assert problem.startswith("blurs.levin_stored.kernel: 'scene' needs true kernels, which ")
+    assert problem.startswith("blurs.true_kernel_stored.kernel: 'scene' needs true kernels, which ")
     assert "dataset 'virtualcmb'" in problem
 
 
@@ -263,11 +269,13 @@ def test_one_dataset_section_validates_on_its_own():
         "scenes": "all",
         "verify": True,
         "max_side": 64,
+        "channels": "rgb",
     }
     with pytest.raises(ParamsError) as info:
         dataset_settings("kodak", {"verfy": False})
     assert info.value.problems == [
-        "datasets.kodak.verfy: unknown key (allowed: max_side, mirror, root, scenes, verify)"
+        "datasets.kodak.verfy: unknown key "
+        "(allowed: channels, max_side, mirror, root, scenes, verify)"
     ]
     with pytest.raises(ParamsError, match="datasets.imagenet: unknown dataset"):
         dataset_settings("imagenet", {})

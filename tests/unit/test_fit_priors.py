@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inrdeblur.fit.nonblind import coordinate_grid
-from inrdeblur.fit.priors import (
+from inrdeblur.methods.inr.fit import coordinate_grid
+from inrdeblur.methods.inr.priors import (
     CNN_PRIOR_SKIP_CHANNELS,
     CNNPrior,
     ReferenceRandomCNNPenalty,
@@ -19,7 +19,7 @@ from inrdeblur.fit.priors import (
     channel_sum_gradients,
     finite_difference_tv,
 )
-from inrdeblur.fit.regularisers import coordinate_tv
+from inrdeblur.methods.inr.regularisers import coordinate_tv
 
 CPU = torch.device("cpu")
 SMALL = {"down": (4, 8, 8), "up": (4, 8, 8), "skip": (0, 2, 2)}

@@ -19,8 +19,10 @@ from inrdeblur.blur.uniform import UniformBlur, convolve
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json
 from inrdeblur.fit import run as fit_run
-from inrdeblur.fit.nonblind import CheckpointError, FitResult, fit_nonblind
 from inrdeblur.fit.run import CHECKPOINT_NAME, run_fit, run_fits
+from inrdeblur.methods import inr as inr_method
+from inrdeblur.methods.base import MethodResult
+from inrdeblur.methods.inr.fit import CheckpointError, fit_nonblind
 
 RECIPE = {
     "inr": {
@@ -70,7 +72,7 @@ def interrupt_at(iteration: int):
     return callback
 
 
-def fit(problem, recipe, checkpoint_every: int = 5, **kwargs) -> FitResult:
+def fit(problem, recipe, checkpoint_every: int = 5, **kwargs) -> MethodResult:
     sharp, blurry, kernel = problem
     op = UniformBlur(kernel, blurry.shape[:2])
     seed = kwargs.pop("seed", 3)
@@ -83,7 +85,7 @@ def without_seconds(trace: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in trace]
 
 
-def assert_same_fit(a: FitResult, b: FitResult) -> None:
+def assert_same_fit(a: MethodResult, b: MethodResult) -> None:
     np.testing.assert_array_equal(a.estimate, b.estimate)
     # NaN != NaN: compare the PSNR column (NaN until every tile was fitted) as arrays.
     np.testing.assert_array_equal(
@@ -291,7 +293,7 @@ def test_a_killed_fit_job_resumes_every_seed_where_it_stopped(problem, tmp_path,
     run_fits(**args, out_dir=tmp_path / "clean", checkpoint_dir=tmp_path / "clean.ckpt")
     assert not (tmp_path / "clean.ckpt").exists()  # deleted once every seed is written
 
-    real_fit, calls = fit_run.fit_nonblind, []
+    real_fit, calls = inr_method.fit_nonblind, []
 
     def dies_in_the_second_fit(*fargs, **kwargs):
         calls.append(kwargs["description"])
@@ -306,7 +308,7 @@ def test_a_killed_fit_job_resumes_every_seed_where_it_stopped(problem, tmp_path,
 
     out_dir, checkpoints = tmp_path / "job", tmp_path / "job.ckpt"
     with monkeypatch.context() as patch:
-        patch.setattr(fit_run, "fit_nonblind", dies_in_the_second_fit)
+        patch.setattr(inr_method, "fit_nonblind", dies_in_the_second_fit)
         with pytest.raises(Interrupted):
             run_fits(**args, out_dir=out_dir, checkpoint_dir=checkpoints)
     assert (out_dir / "seed0" / "meta.json").is_file()

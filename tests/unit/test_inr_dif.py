@@ -11,8 +11,6 @@ import torch.nn.functional as F
 from scipy.fft import idct
 from support import fit_regression
 
-from inrdeblur.fit.nonblind import coordinate_grid
-from inrdeblur.fit.regularisers import coordinate_tv
 from inrdeblur.inr.dif import (
     THESIS_MLP_CONFIG,
     DictionaryField,
@@ -23,6 +21,8 @@ from inrdeblur.inr.dif import (
     sample_grid,
     sawtooth,
 )
+from inrdeblur.methods.inr.fit import coordinate_grid
+from inrdeblur.methods.inr.regularisers import coordinate_tv
 
 CPU = torch.device("cpu")
 # A small two-level field for the fast tests: T_basis = 8*8*8 + 16*16*8 = 2,560.

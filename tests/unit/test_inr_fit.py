@@ -16,16 +16,16 @@ from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.pwb import PWBBlur
 from inrdeblur.blur.trajectory import hand_shake
 from inrdeblur.blur.uniform import UniformBlur, convolve
-from inrdeblur.fit import nonblind
-from inrdeblur.fit.nonblind import (
+from inrdeblur.inr import Siren, build_inr
+from inrdeblur.methods.inr import fit as inr_fit
+from inrdeblur.methods.inr.fit import (
     TiledOperator,
     coordinate_grid,
     fit_nonblind,
     model_size_mb,
     split_tiles,
 )
-from inrdeblur.fit.regularisers import coordinate_tv
-from inrdeblur.inr import Siren, build_inr
+from inrdeblur.methods.inr.regularisers import coordinate_tv
 
 RECIPE = {
     "inr": {
@@ -269,14 +269,14 @@ def test_a_tile_as_large_as_the_image_is_the_untiled_fit(tiny_problem):
 def test_tiled_fit_converges_with_a_bounded_number_of_inr_points(wide_problem, monkeypatch):
     sharp, blurry, kernel = wide_problem
     points: list[int] = []
-    build = nonblind.build_inr
+    build = inr_fit.build_inr
 
     def counting_build(*args, **kwargs):
         model = build(*args, **kwargs)
         model.register_forward_pre_hook(lambda module, inputs: points.append(len(inputs[0])))
         return model
 
-    monkeypatch.setattr(nonblind, "build_inr", counting_build)
+    monkeypatch.setattr(inr_fit, "build_inr", counting_build)
     tile, support, n_tiles, epochs = 16, 7, 12, 100
     recipe = copy.deepcopy(RECIPE)
     # One step sees 1/12 of the image: more, smaller steps than the whole-image fit.
@@ -317,14 +317,14 @@ def test_amp_is_off_on_the_cpu(tiny_problem):
 def test_amp_on_cuda_runs_the_inr_in_half_precision(tiny_problem, monkeypatch, tile):
     sharp, blurry, kernel = tiny_problem
     dtypes: list[torch.dtype] = []
-    build = nonblind.build_inr
+    build = inr_fit.build_inr
 
     def recording_build(*args, **kwargs):
         model = build(*args, **kwargs)
         model.register_forward_hook(lambda module, inputs, out: dtypes.append(out.dtype))
         return model
 
-    monkeypatch.setattr(nonblind, "build_inr", recording_build)
+    monkeypatch.setattr(inr_fit, "build_inr", recording_build)
     results = {}
     for amp in (True, False):
         recipe = copy.deepcopy(RECIPE)

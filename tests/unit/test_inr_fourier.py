@@ -9,9 +9,9 @@ import pytest
 import torch
 from support import fit_regression
 
-from inrdeblur.fit.nonblind import coordinate_grid, model_size_mb
-from inrdeblur.fit.regularisers import coordinate_tv
 from inrdeblur.inr.fourier import FourierFeatureMLP
+from inrdeblur.methods.inr.fit import coordinate_grid, model_size_mb
+from inrdeblur.methods.inr.regularisers import coordinate_tv
 
 SMALL = {"n_frequencies": 16, "sigma": 3.0, "hidden_features": 32, "hidden_layers": 1}
 

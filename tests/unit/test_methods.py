@@ -14,7 +14,7 @@ from inrdeblur.blur.kernels import random_motion_kernel
 from inrdeblur.blur.uniform import UniformBlur
 from inrdeblur.config import validate_params
 from inrdeblur.data.demo import make_scene
-from inrdeblur.fit.nonblind import fit_nonblind
+from inrdeblur.methods.inr.fit import fit_nonblind
 
 SIZE, KERNEL = 32, 7
 

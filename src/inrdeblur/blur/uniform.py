@@ -130,22 +130,76 @@ class ValidConvolution(torch.autograd.Function):
         return grad_image, grad_kernel
 
 
+def fft_valid_convolution(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """:func:`valid_convolution` by FFT: (B, C, H, W) x (k_h, k_w) -> (B, C, H - k_h + 1,
+    W - k_w + 1).
+
+    The circular convolution of size (H, W) equals the linear one except in its first
+    ``k_h - 1`` rows and ``k_w - 1`` columns, which the 'valid' crop drops.
+    """
+    h, w = image.shape[-2:]
+    kh, kw = kernel.shape
+    spectrum = torch.fft.rfft2(image, s=(h, w)) * torch.fft.rfft2(kernel, s=(h, w))
+    return torch.fft.irfft2(spectrum, s=(h, w))[..., kh - 1 :, kw - 1 :]
+
+
+def fft_full_correlation(blurry: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """:func:`full_correlation` (the adjoint of the 'valid' convolution) by FFT:
+    (B, C, h, w) -> (B, C, h + k_h - 1, w + k_w - 1).
+
+    The blurry image zero-padded to the output size, circularly correlated with the kernel
+    and rolled by ``k - 1``: every wrapped-around read falls on the zero padding.
+    """
+    h, w = blurry.shape[-2:]
+    kh, kw = kernel.shape
+    size = (h + kh - 1, w + kw - 1)
+    spectrum = torch.fft.rfft2(blurry, s=size) * torch.fft.rfft2(kernel, s=size).conj()
+    return torch.roll(torch.fft.irfft2(spectrum, s=size), shifts=(kh - 1, kw - 1), dims=(-2, -1))
+
+
+#: how :class:`UniformBlur` convolves: 'direct' (conv2d), 'fft', or 'auto'
+UNIFORM_METHODS = ("auto", "direct", "fft")
+
+
 class UniformBlur(BlurOperator):
-    """Spatially uniform blur with one kernel: ``y = k * x`` ('valid' on the latent)."""
+    """Spatially uniform blur with one kernel: ``y = k * x`` ('valid' on the latent).
+
+    ``method``: 'direct' convolves with ``conv2d`` (:func:`convolve`; oneDNN on the CPU in
+    float32, cuDNN on CUDA), 'fft' by FFT (:func:`fft_valid_convolution`, the same values
+    to rounding), 'auto' (the default) by FFT in float64 only, where ``conv2d`` has no fast
+    path on the CPU (0.45 s against 0.05 s in float32 for a 27 px kernel on a 281 px
+    latent, forward and adjoint), and directly otherwise, so float32 fits are unchanged.
+    """
 
     model = "uniform"
 
-    def __init__(self, kernel: torch.Tensor | np.ndarray, image_shape: tuple[int, int]):
+    def __init__(
+        self,
+        kernel: torch.Tensor | np.ndarray,
+        image_shape: tuple[int, int],
+        method: str = "auto",
+    ):
+        if method not in UNIFORM_METHODS:
+            raise ValueError(f"method: must be one of {UNIFORM_METHODS}, got {method!r}")
         kernel = torch.as_tensor(validate_kernel(np.asarray(kernel)))
         super().__init__(image_shape, kernel_padding(tuple(kernel.shape)))
         self.register_buffer("kernel", kernel)
+        self.method = method
+
+    def _fft(self, dtype: torch.dtype) -> bool:
+        return self.method == "fft" or (self.method == "auto" and dtype == torch.float64)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         self.check_latent(latent)
-        return convolve(latent, self.kernel.to(latent.dtype), "valid")
+        kernel = self.kernel.to(latent.dtype)
+        if self._fft(latent.dtype):
+            return fft_valid_convolution(latent, kernel)
+        return convolve(latent, kernel, "valid")
 
     def adjoint(self, blurry: torch.Tensor) -> torch.Tensor:
         """Correlation with the kernel, 'full': (B, C, H, W) -> latent shape."""
+        if self._fft(blurry.dtype):
+            return fft_full_correlation(blurry, self.kernel.to(blurry.dtype))
         b, c, h, w = blurry.shape
         weight = torch.flip(self.kernel, dims=(0, 1)).to(blurry.dtype)[None, None]
         out = F.conv_transpose2d(blurry.reshape(b * c, 1, h, w), weight)

@@ -300,6 +300,8 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 "motion the reference blurry images were taken with"
             )
     for name, method in params["methods"].items():
+        if method["type"] != "inr":
+            continue
         fit = method["fit"]
         if fit["lr_min"] > fit["lr"]:
             yield f"methods.{name}.fit.lr_min: {fit['lr_min']} is larger than lr {fit['lr']}"

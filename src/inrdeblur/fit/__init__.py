@@ -1,1 +1,2 @@
-"""Fitting: the non-blind INR deblurring loop and its regularisers."""
+"""The fit stage: one method on one blurred image for every seed, written to disk
+(:mod:`inrdeblur.fit.run`); the methods themselves are in :mod:`inrdeblur.methods`."""

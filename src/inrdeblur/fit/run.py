@@ -6,7 +6,7 @@ seed's outputs go to ``seed<k>/`` in the job's folder (:func:`inrdeblur.layout.s
 all written atomically:
 
 - ``estimate.png``: 8-bit sharp estimate, clipped to [0, 1];
-- ``estimate.npz``: ``estimate`` (H, W, 3) float32, unclipped;
+- ``estimate.npz``: ``estimate`` (H, W, C) float32 (the observation's channels), unclipped;
 - ``trace.csv``: per iteration ``iteration, loss, data_loss, reg_loss, psnr, lr, seconds``
   (``psnr`` against the sharp image, for monitoring only; it never enters the loss);
 - ``meta.json``: method, recipe, seeds, device, wall time, model size, package versions,
@@ -55,7 +55,9 @@ from inrdeblur import layout
 from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
-from inrdeblur.fit.nonblind import TRACE_COLUMNS, CheckpointError, fit_nonblind
+from inrdeblur.methods import Problem, build_method
+from inrdeblur.methods.base import TRACE_COLUMNS
+from inrdeblur.methods.inr.fit import CheckpointError
 from inrdeblur.provenance import package_versions
 from inrdeblur.seeding import seed_from_string
 
@@ -106,14 +108,17 @@ def run_fit(
     torch_seed = seed_from_string("fit", seed, scene.dataset, scene.id)
     if checkpoint_path is None:
         checkpoint_path = Path(outputs["meta"]).with_name(CHECKPOINT_NAME)
-    result = fit_nonblind(
-        blurred.blurry,
-        blurred.operator(),
-        recipe,
-        seed=torch_seed,
+    method_object = build_method(recipe)
+    problem = Problem(
+        blurry=blurred.blurry,
+        operator=None if method_object.blind else blurred.operator(),
         sharp=sharp,
-        progress=progress,
         description=f"{method} {scene.dataset}/{scene.id} seed{seed}",
+    )
+    result = method_object.run(
+        problem,
+        torch_seed,
+        progress=progress,
         checkpoint_path=checkpoint_path,
         checkpoint_every=checkpoint_every,
     )
@@ -123,12 +128,14 @@ def run_fit(
     last = result.trace[-1]
     meta = {
         "method": method,
+        "type": method_object.type,
         "recipe": recipe,
         "dataset": scene.dataset,
         "blur": blurred.attrs.get("blur"),
         "scene": scene.id,
         "seed": seed,
         "torch_seed": torch_seed,
+        "observation_sha256": problem.observation_sha256(),
         "device": result.device,
         "threads": torch.get_num_threads(),
         "time_s": result.time_s,
@@ -138,10 +145,7 @@ def run_fit(
         "iterations": int(last["iteration"]),
         "final_loss": last["loss"],
         "final_psnr": last["psnr"],
-        "tiles": result.extra["tiles"],
-        "points_per_step": result.extra["points_per_step"],
-        "amp": result.extra["amp"],
-        "resumed_from": result.extra["resumed_from"],
+        **result.extra,
         "started_at": started,
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),

@@ -8,7 +8,7 @@ transform that tiles level ``i`` of the basis with period ``basis_resos[i]`` pix
 
 Coordinates. Like every INR here, :class:`DictionaryField` takes ``(x, y)`` in [-1, 1],
 where -1 and +1 are the centres of the first and the last pixel of the latent image (the
-``linspace(-1, 1, n)`` grid of :func:`inrdeblur.fit.nonblind.coordinate_grid`). Factor
+``linspace(-1, 1, n)`` grid of :func:`inrdeblur.methods.inr.fit.coordinate_grid`). Factor
 Fields is defined in pixel units (pixel ``j`` has its centre at ``j + 0.5``, the image box
 is ``[0, W] x [0, H]``), so the module is told the latent size and converts internally
 (:func:`pixel_coordinates`). The thesis code (Lehtonen 2024, icb_spec 7.3) fed [-1, 1]

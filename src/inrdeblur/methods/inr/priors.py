@@ -1,10 +1,10 @@
 """Image-domain priors for INR fits: finite-difference TV and the Deep-Image-Prior CNN.
 
 Three things live here, all acting on the latent image ``(B, C, H', W')`` that a fit renders
-from its INR (see :mod:`inrdeblur.fit.nonblind`):
+from its INR (see :mod:`inrdeblur.methods.inr.fit`):
 
 * :func:`finite_difference_tv`, the reference's ``gradient_fn: filter`` regulariser, in the
-  units of :func:`~inrdeblur.fit.regularisers.coordinate_tv` (intensity per pixel) so that a
+  units of :func:`~inrdeblur.methods.inr.regularisers.coordinate_tv` (intensity per pixel) so that a
   weight means the same thing for both.
 * :class:`CNNPrior`, a Deep-Image-Prior reparameterisation (Ulyanov et al., CVPR 2018): the
   image is a :class:`SkipNet` of the INR output and the SkipNet is optimised jointly with
@@ -68,7 +68,7 @@ def finite_difference_tv(image: torch.Tensor, taps: str = "forward") -> torch.Te
     """Mean over pixels of ``|gx| + |gy|`` of the channel sum, in intensity per pixel.
 
     The finite-difference counterpart of
-    :func:`~inrdeblur.fit.regularisers.coordinate_tv`: same channel sum, same L1 of the
+    :func:`~inrdeblur.methods.inr.regularisers.coordinate_tv`: same channel sum, same L1 of the
     two derivatives, same units, so the two are interchangeable at the same weight. The
     mean runs over all ``B * H * W`` pixels, the last column/row included (their forward
     difference is 0 under replicate padding). For a ramp ``a*x + b*y`` (x, y in pixels) in

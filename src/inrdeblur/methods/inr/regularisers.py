@@ -6,11 +6,11 @@ Types (``methods.<m>.regulariser.type``):
   INRs whose output is differentiable with respect to the coordinates; for the others (the
   tiny-cuda-nn hash grid, a dictionary field with nearest sampling) the finite-difference
   TV of the rendered latent, in the same units.
-- ``filter``: the finite-difference TV (:func:`inrdeblur.fit.priors.finite_difference_tv`).
+- ``filter``: the finite-difference TV (:func:`inrdeblur.methods.inr.priors.finite_difference_tv`).
 - ``cnn_prior``: a deep-image-prior reparameterisation, image = CNN(INR), the CNN trained
-  jointly (:class:`inrdeblur.fit.priors.CNNPrior`).
+  jointly (:class:`inrdeblur.methods.inr.priors.CNNPrior`).
 - ``reference_random_cnn``: the reference code's frozen random-CNN penalty, kept only to
-  reproduce published numbers (:class:`inrdeblur.fit.priors.ReferenceRandomCNNPenalty`).
+  reproduce published numbers (:class:`inrdeblur.methods.inr.priors.ReferenceRandomCNNPenalty`).
 - ``none``: the data term alone.
 
 ``tv`` is the L1 norm of the INR's spatial gradient, the exact derivative with respect to

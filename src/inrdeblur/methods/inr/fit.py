@@ -44,7 +44,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +58,16 @@ from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.pwb import PWBBlur
 from inrdeblur.blur.uniform import UniformBlur, convolve
 from inrdeblur.fileio import atomic_path
-from inrdeblur.fit.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
-from inrdeblur.fit.regularisers import (
+from inrdeblur.inr import build_inr
+from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, psnr_torch, resolve_device
+from inrdeblur.methods.inr.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
+from inrdeblur.methods.inr.regularisers import (
     coordinate_tv,
     has_coordinate_gradients,
     has_spatial_gradients,
     spatial_gradient_tv,
 )
-from inrdeblur.inr import build_inr
 
-TRACE_COLUMNS = ("iteration", "loss", "data_loss", "reg_loss", "psnr", "lr", "seconds")
 #: autocast dtype of the INR forward under ``fit.amp`` (float16 keeps 11 mantissa bits,
 #: which sine layers with omega_0 = 30 need; bfloat16's 8 are too few)
 AMP_DTYPE = torch.float16
@@ -79,41 +79,6 @@ FINGERPRINT_IGNORES = ("checkpoint_every",)
 
 class CheckpointError(ValueError):
     """A fit checkpoint is unreadable or belongs to a different fit."""
-
-
-@dataclass
-class FitResult:
-    """What one fit produces.
-
-    Attributes:
-        estimate: (H, W, 3) float32 sharp estimate (unclipped INR output).
-        trace: one dict per iteration with :data:`TRACE_COLUMNS`.
-        time_s: wall time of the optimisation (model build to final render), seconds;
-            after a resume, the time up to the checkpoint plus this run's.
-        size_mb: bytes of trainable parameters and buffers / 2**20.
-        n_parameters: number of trainable parameters.
-        device: the torch device used.
-        extra: ``tiles`` (number of tiles), ``tile_shape`` (largest output tile, px),
-            ``points_per_step`` (largest latent window, INR points), ``amp`` (whether mixed
-            precision was used), ``resumed_from`` (iteration of the checkpoint, 0 if none).
-    """
-
-    estimate: np.ndarray
-    trace: list[dict[str, float]]
-    time_s: float
-    size_mb: float
-    n_parameters: int
-    device: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("fit.device is 'cuda' but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def model_size_mb(model: torch.nn.Module) -> float:
@@ -129,11 +94,6 @@ def coordinate_grid(height: int, width: int, device: torch.device) -> torch.Tens
     xs = torch.linspace(-1.0, 1.0, width, device=device)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)
-
-
-def psnr_torch(estimate: torch.Tensor, reference: torch.Tensor) -> float:
-    mse = torch.mean((estimate.clamp(0, 1) - reference) ** 2).item()
-    return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
 # -- tiling ---------------------------------------------------------------------------
@@ -357,18 +317,18 @@ def fit_nonblind(
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
     on_iteration: Callable[[dict[str, float]], None] | None = None,
-) -> FitResult:
+) -> MethodResult:
     """Fit the INR of ``recipe`` to ``blurry`` under the known blur ``operator``.
 
     Args:
-        blurry: (H, W, 3) float in [0, 1], the observation.
+        blurry: (H, W, C) float in [0, 1], the observation (C = 1 or 3).
         operator: the blur, with ``operator.image_shape == (H, W)``.
         recipe: a validated method recipe (``inr``, ``regulariser``, ``fit`` sections).
             ``fit`` keys read here beyond the schema's required ones, with their defaults:
             ``tile`` (0: whole image; else output tile side, px) and ``amp`` (True; CUDA
             only).
         seed: torch seed of the initialisation.
-        sharp: (H, W, 3) ground truth, used only to trace PSNR; never in the loss.
+        sharp: (H, W, C) ground truth, used only to trace PSNR; never in the loss.
         progress: show a tqdm progress bar on stderr.
         description: the bar's label and the prefix of error messages.
         checkpoint_path: where checkpoints are written every ``checkpoint_every``
@@ -595,7 +555,7 @@ def fit_nonblind(
         torch.cuda.synchronize()
     elapsed = seconds_before + time.perf_counter() - start
     windows = [tile.latent_window(margin) for tile in tiles]
-    return FitResult(
+    return MethodResult(
         estimate=np.ascontiguousarray(estimate, dtype=np.float32),
         trace=trace,
         time_s=elapsed,
