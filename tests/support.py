@@ -7,6 +7,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: reference data beside the checkout (``../shared``); CI has it, a user's clone does not
 LEVIN_DIR = REPO.parent / "shared" / "data" / "levin"
+#: the real Lai et al. 2016 subset beside the checkout (its ``synthetic_dataset/`` inside)
+LAI_DIR = REPO.parent / "shared" / "data" / "lai"
+#: four real Kodak images beside the checkout
+KODAK_DIR = REPO.parent / "shared" / "data" / "kodak"
 
 
 def fit_regression(model, coords, target, optimiser, steps: int = 200) -> tuple[float, float]:

@@ -99,7 +99,8 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write a float image in [0, 1] (H, W) or (H, W, 3) as an 8-bit PNG atomically.
+    """Write a float image in [0, 1], (H, W), (H, W, 1) or (H, W, 3), as an 8-bit PNG
+    atomically (gray for one channel).
 
     Values are clipped to [0, 1] and rounded to the nearest 8-bit level.
     """
@@ -111,7 +112,7 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
 
 
 def encode_png(image: np.ndarray, optimize: bool = False) -> bytes:
-    """8-bit PNG bytes of a float image in [0, 1], (H, W) or (H, W, 3).
+    """8-bit PNG bytes of a float image in [0, 1], (H, W), (H, W, 1) or (H, W, 3).
 
     Values are clipped to [0, 1] and rounded to the nearest 8-bit level.
     """
@@ -119,7 +120,10 @@ def encode_png(image: np.ndarray, optimize: bool = False) -> bytes:
 
     from PIL import Image
 
-    data = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255.0)
+    data = np.asarray(image, dtype=np.float64)
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
+    data = np.round(np.clip(data, 0.0, 1.0) * 255.0)
     buffer = io.BytesIO()
     Image.fromarray(data.astype(np.uint8)).save(buffer, format="PNG", optimize=optimize)
     return buffer.getvalue()

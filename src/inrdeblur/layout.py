@@ -11,14 +11,14 @@ fetch          ``data/raw/<dataset>/`` (the dataset's own files) and its stamp
                ``data/raw/<dataset>/.fetched.json``, written last
 prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.data.scene`);
                one job per dataset, whose output is that folder
-synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, 3)
+synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, C)
                float32, the data that rebuilds the operator (``kernel`` or the
                geometry) and ``attrs`` (see :mod:`inrdeblur.blur.synthesize`); one
                job per blur and dataset, whose output is that folder
 forward model  ``results/forward_models/<blur>/<dataset>/<scene>.json``, tables
                ``results/forward_models/records.csv`` and ``summary.csv``
 fit            ``results/fits/<method>/<blur>/<dataset>/<scene>/seed<k>/``:
-               ``estimate.png``, ``estimate.npz`` (``estimate`` (H, W, 3) float32),
+               ``estimate.png``, ``estimate.npz`` (``estimate`` (H, W, C) float32),
                ``trace.csv`` (iteration, loss, psnr, seconds), ``meta.json``; one
                job fits every seed of an image, so its folder ``.../<scene>/`` holds
                one ``seed<k>/`` per seed

@@ -119,8 +119,9 @@ def test_bad_levin_params_name_the_key(changes, message):
 def test_prepare_reads_the_stored_files(scene):
     sharp = np.asarray(Image.open(LEVIN_DIR / "gt_images" / "im2.png").convert("L"))
     blurry = np.asarray(Image.open(LEVIN_DIR / "blurred" / "im2_kernel4_img.png").convert("L"))
-    np.testing.assert_array_equal(scene.sharp[..., 1], sharp / np.float32(255))
-    np.testing.assert_array_equal(scene.blurry[..., 2], blurry / np.float32(255))
+    assert scene.sharp.shape == scene.blurry.shape == (255, 255, 1)
+    np.testing.assert_array_equal(scene.sharp[..., 0], sharp / np.float32(255))
+    np.testing.assert_array_equal(scene.blurry[..., 0], blurry / np.float32(255))
     assert scene.kernel.shape == (27, 27)
     assert scene.kernel.sum() == pytest.approx(1.0, abs=1e-6)
 
@@ -128,7 +129,8 @@ def test_prepare_reads_the_stored_files(scene):
 def test_setting1_is_valid_convolution_with_the_true_kernel_plus_noise(scene):
     blurred = synthesize(scene, "synthetic", SYNTHETIC)
     expected = convolve2d(scene.sharp[..., 0].astype(np.float64), scene.kernel, mode="valid")
-    assert blurred.blurry.shape == (*expected.shape, 3) == (229, 229, 3)
+    # one channel, one noise draw per pixel
+    assert blurred.blurry.shape == (*expected.shape, 1) == (229, 229, 1)
     noise = blurred.blurry[..., 0] - expected
     # the noise is N(0, 0.01^2): 52,441 samples put the sample std within 1 % of 0.01
     assert noise.std() == pytest.approx(0.01, rel=0.01)

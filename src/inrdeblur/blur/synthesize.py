@@ -1,11 +1,12 @@
 """The synthesize stage: make blurry images from sharp scenes with a named blur.
 
 A blurred record is stored as ``data/blurred/<blur>/<dataset>/<scene>.npz`` with
-``blurry`` (H, W, 3) float32 and ``attrs`` (JSON: the blur name and recipe, the seeds of
-kernel, trajectory and noise, the operator's description, blurry_psnr), plus what rebuilds
-the operator: ``kernel`` (k_h, k_w) float32 for a uniform blur, or the geometry of an ICB
-or PWB blur in the scene record's format (``depth``, ``poses``, ``timestamps``,
-``reference_index``, ``intrinsics``). :meth:`BlurredImage.operator` rebuilds it.
+``blurry`` (H, W, C) float32 (the scene's C channels: 1 gray, 3 RGB) and ``attrs`` (JSON:
+the blur name and recipe, the seeds of kernel, trajectory and noise, the operator's
+description, blurry_psnr), plus what rebuilds the operator: ``kernel`` (k_h, k_w) float32
+for a uniform blur, or the geometry of an ICB or PWB blur in the scene record's format
+(``depth``, ``poses``, ``timestamps``, ``reference_index``, ``intrinsics``).
+:meth:`BlurredImage.operator` rebuilds it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class BlurredImage:
     """A blurry observation and what rebuilds the operator that produced it.
 
     Attributes:
-        blurry: (H, W, 3) float32, blurred sharp image plus noise (not clipped).
+        blurry: (H, W, C) float32, blurred sharp image plus noise (not clipped); C is the
+            scene's channel count, and the noise is drawn once per observed channel.
         attrs: JSON-able facts; ``attrs["settings"]`` is the blur recipe.
         kernel: (k_h, k_w) kernel of a uniform blur, else None.
         depth: (H, W) metres of an ICB/PWB blur, else None.
@@ -115,7 +117,7 @@ class BlurredImage:
             geometry = Scene(
                 dataset="blurred",
                 id=str(path),
-                sharp=np.zeros((*blurry.shape[:2], 3), dtype=np.float32),
+                sharp=np.zeros(blurry.shape, dtype=np.float32),
                 depth=data.get("depth"),
                 trajectory=read_trajectory(data, path),
                 intrinsics=data.get("intrinsics"),

@@ -15,6 +15,10 @@ of the reference code's info CSVs). The record keeps the manifest id as its ``id
 stores the real ``name``, the ``index``, the local copy's ``local_scene_count`` and
 ``categories`` (the manifest's plus the registry's deferred ones, read from the data).
 
+**Channels** (``channels: y``, :func:`luma_scene`): an RGB scene becomes the one-channel
+luma Y of MATLAB ``rgb2ycbcr``, sharp and stored blurry image alike, before any
+downscaling; gray datasets (Levin) are one channel already.
+
 **Downscaling** (``max_side``, :func:`fit_max_side`): a scene whose longer side exceeds
 ``max_side`` is resampled to ``(round(H s), round(W s))`` with ``s = max_side / max(H,
 W)``, so the longer side becomes ``max_side``; the per-axis factors are ``s_y = H'/H`` and
@@ -46,6 +50,7 @@ W)``, so the longer side becomes ``max_side``; the per-axis factors are ``s_y = 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -54,6 +59,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from inrdeblur.colour import rgb_to_y
 from inrdeblur.data import registry
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError
@@ -104,9 +110,29 @@ def prepare_scene(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scen
         raise
     except ValueError as err:  # the id is known, so the data is at fault (file, trajectory)
         raise PrepareError(f"{dataset} scene {scene_id!r}: {err}") from err
+    if settings.get("channels") == "y":
+        scene = luma_scene(scene)
     if settings.get("max_side") is not None:
         scene = fit_max_side(scene, int(settings["max_side"]))
     return scene
+
+
+def luma_scene(scene: Scene) -> Scene:
+    """``scene`` with its sharp and stored blurry image reduced to the luma Y of MATLAB
+    ``rgb2ycbcr`` (:func:`inrdeblur.colour.rgb_to_y`), one channel; a gray scene as is.
+
+    The blur is linear and its kernels sum to 1, so the Y of a blurred RGB image is the
+    blurred Y image: the stored blurry image stays consistent with the kernel.
+    """
+    if scene.channels == 1:
+        return scene
+    attrs = {**scene.attrs, "channels": "luma Y of MATLAB rgb2ycbcr (BT.601), one channel"}
+    return dataclasses.replace(
+        scene,
+        sharp=rgb_to_y(scene.sharp)[..., None].astype(np.float32),
+        blurry=None if scene.blurry is None else rgb_to_y(scene.blurry)[..., None],
+        attrs=attrs,
+    )
 
 
 def prepare_dataset(

@@ -5,19 +5,25 @@ A scene is stored as ``data/scenes/<dataset>/<id>.npz`` with these arrays:
 ==============  ====================  ===============================================
 key             shape / dtype         meaning
 ==============  ====================  ===============================================
-sharp           (H, W, 3) float32     sharp image, linear 8-bit levels / 255, in [0, 1]
+sharp           (H, W, C) float32     sharp image, 8-bit levels / 255, in [0, 1]; C = 1
+                                      for a gray dataset (Levin, Lai on its Y channel),
+                                      3 for RGB
 depth           (H, W) float32        depth along the optical axis, metres, > 0
 poses           (N, 6) float64        trajectory ``[tx, ty, tz] m, [rx, ry, rz] deg``
 timestamps      (N,) float64          pose times, seconds
 reference_index () int64              index of the pose the sharp image was taken at
 intrinsics      (3, 3) float64        pinhole matrix K in pixels
-blurry          (H, W, 3) float32     real blurry observation (optional)
+blurry          (H, W, C) float32     real blurry observation (optional)
 kernel          (k, k) float32        true blur kernel, sums to 1 (optional)
 attrs           () str                JSON: dataset, id, source, licence, notes
 ==============  ====================  ===============================================
 
 ``depth``, the trajectory and ``intrinsics`` are optional as a group: datasets without
 geometry (Levin, Kodak) omit them.
+
+Channels are a property of the scene: a gray image is stored with one channel, and every
+stage after it (blur, noise, fit, metrics, report) keeps that one channel, so a gray
+observation gets one noise draw per pixel, not three.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ import numpy as np
 
 from inrdeblur.blur.trajectory import Trajectory, TrajectoryError
 from inrdeblur.fileio import InputFileError, read_npz, write_npz
+
+#: channel counts of a scene image: gray or RGB
+CHANNELS = (1, 3)
 
 
 class SceneError(InputFileError):
@@ -59,12 +68,17 @@ class Scene:
     def shape(self) -> tuple[int, int]:
         return int(self.sharp.shape[0]), int(self.sharp.shape[1])
 
+    @property
+    def channels(self) -> int:
+        """1 for a gray scene, 3 for RGB."""
+        return int(self.sharp.shape[2])
+
     def validate(self, source: str | None = None) -> None:
         """Check shapes, ranges and units; raise :class:`SceneError` naming the field."""
         where = source or f"scene {self.dataset}/{self.id}"
         sharp = np.asarray(self.sharp)
-        if sharp.ndim != 3 or sharp.shape[2] != 3:
-            raise SceneError(f"{where}: 'sharp' must be (H, W, 3), got {sharp.shape}")
+        if sharp.ndim != 3 or sharp.shape[2] not in CHANNELS:
+            raise SceneError(f"{where}: 'sharp' must be (H, W, 1) or (H, W, 3), got {sharp.shape}")
         if not np.all(np.isfinite(sharp)) or sharp.min() < 0 or sharp.max() > 1:
             raise SceneError(f"{where}: 'sharp' must hold finite values in [0, 1]")
         self.sharp = sharp.astype(np.float32, copy=False)

@@ -124,8 +124,8 @@ class LPIPS:
         """LPIPS distance (0 for identical images, larger is more different).
 
         Args:
-            estimate: ``(H, W, 3)`` float RGB in [0, 1] (``(H, W)`` gray is replicated to
-                three channels); H and W at least 31.
+            estimate: ``(H, W, 3)`` float RGB in [0, 1] (gray, ``(H, W, 1)`` or ``(H, W)``,
+                is replicated to three channels); H and W at least 31.
             reference: same shape as ``estimate``.
 
         Returns:
@@ -186,10 +186,14 @@ def _check_pair(estimate: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray
         raise ValueError(
             f"estimate and reference differ in shape: estimate {est.shape}, reference {ref.shape}"
         )
+    if est.ndim == 3 and est.shape[2] == 1:
+        est, ref = est[..., 0], ref[..., 0]
     if est.ndim == 2:
         est, ref = np.repeat(est[..., None], 3, axis=2), np.repeat(ref[..., None], 3, axis=2)
     if est.ndim != 3 or est.shape[2] != 3:
-        raise ValueError(f"LPIPS expects (H, W, 3) or (H, W) images, got shape {est.shape}")
+        raise ValueError(
+            f"LPIPS expects (H, W, 3), (H, W, 1) or (H, W) images, got shape {est.shape}"
+        )
     if min(est.shape[:2]) < MIN_SIZE:
         raise ValueError(
             f"LPIPS (AlexNet) needs images of at least {MIN_SIZE}x{MIN_SIZE}, got shape {est.shape}"
