@@ -1,31 +1,40 @@
 #!/usr/bin/env python3
-"""Non-blind deblurring on Levin et al. 2009: every INR method against classical baselines.
+"""Non-blind deblurring with the true kernel: every method asked for, on the same observations.
 
-Setting 1 of the non-blind Levin experiment: each sharp 255x255 image is convolved with
-its true kernel ('valid', so the observation is (256 - k) px wide) and 1 % Gaussian
-noise is added, exactly as the pipeline's ``levin_synthetic`` blur does. Every method
-then restores the observation with the true kernel, and PSNR/SSIM are measured on
-[0, 1] against the matching centre of the sharp image (no alignment is needed: the blur
-is synthesised).
+Each image is read, blurred and scored by the pipeline's own code (``prepare_scene``,
+``synthesize`` with a blur of params.yaml, the evaluate stage's ``score_estimate``), and
+every method (``methods.<name>`` of params.yaml, INR or classical baseline, run through the
+method registry exactly as the fit stage runs it, with the fit stage's per-image seed)
+gets the *same* :class:`~inrdeblur.methods.base.Problem`: one observation array and one
+operator. Every row records the observation's and the reference's SHA-256, so a table can
+show that no method saw other data or was scored on other pixels.
 
-Methods, run in the same process on the same observations:
+Benchmarks (``--bench``):
 
-- the INR methods of params.yaml (``methods.<name>``, as the pipeline fits them, one
-  seed), on the gray image in three equal channels; their time is the fit's wall time,
-  and ``t_final`` is the time at which the fit first came within 0.1 dB of its final
-  PSNR;
-- scikit-image's Wiener filter with its balance tuned over a grid for the best mean PSNR
-  on these very images (an oracle choice that favours the baseline), unsupervised Wiener
-  (no parameter), and Richardson-Lucy with its iteration count tuned the same way. The
-  observation is extended by symmetric padding of one kernel width before these
-  FFT-based methods run and cropped back afterwards, so they see no circular wrap.
+- ``levin-1``: Levin et al. 2009, setting 1: the sharp image convolved with its true
+  kernel ('valid', ``blurs.true_kernel_valid``) plus 1 % Gaussian noise, one gray channel,
+  one noise draw; PSNR/SSIM on [0, 1] against the matching centre of the sharp image.
+- ``levin-2``: setting 2: the stored (real) blurred images with the true kernels
+  (``blurs.true_kernel_stored``), scored with the shift-aligned protocol (15 px crop, shifts
+  up to 10 px in 0.25 px steps, 8-bit estimate) and the error ratio: the aligned SSD over
+  that of the best classical baseline of the same run on the same image. The published
+  known-kernel reference is 34.53 dB / 0.949.
+- ``lai``: Lai et al. 2016, the stored blurred images with the true kernels, on the Y
+  channel (``channels: y``), downscaled to ``--max-side``, aligned protocol as above, one row
+  per category and the mean.
+- ``tuning``: the tuning set, which no reported table uses: Kodak images (``--kodak``),
+  their Y channel downscaled so the longer side is 384 px, the centre 255 x 255 crop, each
+  blurred with seeded random camera-shake kernels of 13 to 27 px ('valid', 1 % noise).
+  Every setting of every method in params.yaml was chosen on it (``--grid``).
 
-Prints one row per method (mean over the images) and the gap between the best INR and
-the best baseline. ``--quick`` uses 8 images, one per kernel, covering the 4 images.
+``--grid method.key.path=v1,v2,...`` adds one variant of the method per value (several
+``--grid`` options for one method multiply); the variants are named
+``method[key.path=v]``. Prints one row per method: mean +- std over images, the number of
+images it wins, and its time per image; for ``levin-2`` and ``lai`` also the aligned
+metrics and the error ratio. ``--quick``: Levin with one image per kernel (8).
 
-    python benchmarks/nonblind_levin.py [--levin ../shared/data/levin] [--quick]
-        [--scenes im1_kernel1 ...] [--methods siren_tv hashgrid_tv ...] [--threads 2]
-        [--csv out.csv]
+    python benchmarks/nonblind.py --bench levin-1 [--quick] [--methods tikhonov hashgrid_tv]
+        [--scenes im1_kernel1 ...] [--threads 2] [--csv out.csv [--resume]]
 """
 
 from __future__ import annotations
@@ -33,191 +42,370 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import itertools
 import math
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from skimage import restoration
 
-from inrdeblur.blur.synthesize import synthesize
+from inrdeblur.blur.kernels import random_motion_kernel
+from inrdeblur.blur.synthesize import BlurredImage, synthesize
 from inrdeblur.config import load_params
-from inrdeblur.data import levin
-from inrdeblur.fit.nonblind import fit_nonblind
-from inrdeblur.metrics.fidelity import psnr, ssim
+from inrdeblur.data import kodak, lai, levin
+from inrdeblur.data.prepare import fit_max_side, luma_scene, prepare_scene
+from inrdeblur.data.scene import Scene
+from inrdeblur.methods import Problem, build_method
+from inrdeblur.methods.classical import ClassicalMethod
+from inrdeblur.metrics.evaluate import make_reference, score_estimate
+from inrdeblur.seeding import seed_from_string
 
 REPO = Path(__file__).resolve().parents[1]
-#: one image per kernel, cycling through the four sharp images
+SHARED = REPO.parent / "shared" / "data"
+#: Levin with one image per kernel, cycling through the four sharp images
 QUICK_SCENES = tuple(f"im{(j - 1) % 4 + 1}_kernel{j}" for j in range(1, 9))
-WIENER_BALANCES = tuple(float(b) for b in np.logspace(-4, 0, 17))
-RL_ITERATIONS = (10, 20, 30, 50, 100)
+#: the tuning set: Kodak images (those of ../shared/data/kodak), kernel sizes and seeds
+TUNING_IMAGES = ("kodim03", "kodim04", "kodim07", "kodim08")
+TUNING_KERNELS = ((13, 1), (17, 2), (21, 3), (27, 4))
+TUNING_SIDE, TUNING_CROP = 384, 255
+BENCHES = {
+    "levin-1": ("levin", "true_kernel_valid"),
+    "levin-2": ("levin", "true_kernel_stored"),
+    "lai": ("lai", "true_kernel_stored"),
+    "tuning": ("tuning", "true_kernel_valid"),
+}
 #: a fit has "reached its final PSNR" once within this many dB of it
 FINAL_PSNR_TOLERANCE_DB = 0.1
 
 
-def _scores(estimate: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    est = np.clip(estimate.astype(np.float64), 0.0, 1.0)
-    return psnr(est, target), ssim(est, target)
+@dataclass
+class Image:
+    """One benchmark image: its scene, the blurred observation, its category and the
+    evaluate stage's reference (the sharp pixels scored against, the blurry input's scores)."""
+
+    scene: Scene
+    blurred: BlurredImage
+    category: str
+
+    def __post_init__(self) -> None:
+        self.reference = make_reference(self.scene, self.blurred, lpips_metric=None)
 
 
-def _padded(restore, blurry: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``restore`` on the observation padded symmetrically by one kernel width, cropped back."""
-    pad = max(kernel.shape)
-    extended = np.pad(blurry, pad, mode="symmetric")
-    return restore(extended)[pad:-pad, pad:-pad]
+def tuning_scenes(kodak_root: Path) -> Iterator[Scene]:
+    """The tuning set (module docstring): two kernels per Kodak image, 8 scenes."""
+    for n, name in enumerate(TUNING_IMAGES):
+        base = fit_max_side(luma_scene(kodak.make_scene(kodak_root, name)), TUNING_SIDE)
+        h, w = base.shape
+        top, left = (h - TUNING_CROP) // 2, (w - TUNING_CROP) // 2
+        sharp = base.sharp[top : top + TUNING_CROP, left : left + TUNING_CROP]
+        for size, seed in (TUNING_KERNELS[n], TUNING_KERNELS[(n + 2) % 4]):
+            yield Scene(
+                dataset="tuning",
+                id=f"{name}_motion{size}",
+                sharp=np.ascontiguousarray(sharp),
+                kernel=random_motion_kernel(size, seed),
+                attrs={"category": "tuning"},
+            )
 
 
-def classical(blurry: np.ndarray, kernel: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
-    """Every classical estimate of one gray observation: name -> (estimate, seconds)."""
-    out: dict[str, tuple[np.ndarray, float]] = {}
-    for balance in WIENER_BALANCES:
-        start = time.perf_counter()
-        est = _padded(
-            lambda y, b=balance: restoration.wiener(y, kernel, b, clip=False), blurry, kernel
+def bench_images(args: argparse.Namespace, params: dict[str, Any]) -> Iterator[Image]:
+    """The images of the benchmark, each blurred by the pipeline's synthesize stage."""
+    dataset, blur = BENCHES[args.bench]
+    settings = params["blurs"][blur]
+    if dataset == "tuning":
+        for scene in tuning_scenes(args.kodak):
+            if not args.scenes or scene.id in args.scenes:
+                yield Image(scene, synthesize(scene, blur, settings), "tuning")
+        return
+    if dataset == "levin":
+        ids = args.scenes or (QUICK_SCENES if args.quick else levin.SCENE_IDS)
+        data = {"root": str(args.levin), "verify": True}
+    else:
+        stored = sorted(p.stem for p in (args.lai / "synthetic_dataset" / "uniform").glob("*.png"))
+        ids = args.scenes or stored
+        data = {"root": str(args.lai), "verify": False, "channels": "y"}
+    if args.max_side:
+        data["max_side"] = args.max_side
+    for scene_id in ids:
+        scene = prepare_scene(dataset, scene_id, data)
+        category = (
+            lai.category_of(scene_id) if dataset == "lai" else f"kernel{levin.kernel_of(scene_id)}"
         )
-        out[f"wiener balance={balance:.2e}"] = (est, time.perf_counter() - start)
+        yield Image(scene, synthesize(scene, blur, settings), category)
+
+
+def method_variants(
+    params: dict[str, Any], names: list[str], grids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``{label: recipe}``: each named method, or one variant per value of its ``--grid``s."""
+    axes: dict[str, list[tuple[str, list[Any]]]] = {}
+    for grid in grids:
+        key, _, values = grid.partition("=")
+        method, _, path = key.partition(".")
+        if method not in names or not path or not values:
+            raise SystemExit(f"--grid {grid!r}: expected <method>.<key path>=v1,v2 of --methods")
+        axes.setdefault(method, []).append((path, [_value(v) for v in values.split(",")]))
+    variants = {}
+    for name in names:
+        if name not in params["methods"]:
+            raise SystemExit(f"--methods: {name!r} is not in params.yaml methods")
+        base = params["methods"][name]
+        paths = axes.get(name, [])
+        for values in itertools.product(*(v for _, v in paths)):
+            recipe = copy.deepcopy(base)
+            labels = []
+            for (path, _), value in zip(paths, values, strict=True):
+                *parents, leaf = path.split(".")
+                node = recipe
+                for part in parents:
+                    node = node[part]
+                if leaf not in node:
+                    raise SystemExit(f"--grid: methods.{name}.{path} is not a key of the recipe")
+                node[leaf] = value
+                labels.append(f"{path}={value}")
+            variants[f"{name}[{','.join(labels)}]" if labels else name] = recipe
+    return variants
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def run_method(image: Image, label: str, recipe: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One method on one image: its scores and facts, as one row."""
+    scene, blurred, reference = image.scene, image.blurred, image.reference
+    problem = Problem(
+        blurry=blurred.blurry,
+        operator=blurred.operator(),
+        sharp=blurred.target(scene.sharp),
+        description=f"{label} {scene.id}",
+    )
+    recipe = copy.deepcopy(recipe)
+    method = build_method(recipe)
+    torch_seed = seed_from_string("fit", seed, scene.dataset, scene.id)
     start = time.perf_counter()
-    rng = np.random.default_rng(0)
-    est = _padded(
-        lambda y: restoration.unsupervised_wiener(y, kernel, clip=False, rng=rng)[0], blurry, kernel
-    )
-    out["unsupervised wiener"] = (est, time.perf_counter() - start)
-    for n_iter in RL_ITERATIONS:
-        start = time.perf_counter()
-        est = _padded(
-            lambda y, n=n_iter: restoration.richardson_lucy(
-                np.clip(y, 1e-6, None), kernel, num_iter=n, clip=False
-            ),
-            blurry,
-            kernel,
-        )
-        out[f"richardson-lucy iterations={n_iter}"] = (est, time.perf_counter() - start)
-    return out
-
-
-def inr(blurred, target: np.ndarray, recipe: dict) -> tuple[np.ndarray, float, float]:
-    """(estimate, fit seconds, seconds to come within the tolerance of the final PSNR)."""
-    result = fit_nonblind(
-        blurred.blurry, blurred.operator(), recipe, seed=0, sharp=target, progress=False
-    )
+    result = method.run(problem, torch_seed, progress=False)
+    elapsed = time.perf_counter() - start
     final = result.trace[-1]["psnr"]
     reached = next(
-        row["seconds"] for row in result.trace if row["psnr"] >= final - FINAL_PSNR_TOLERANCE_DB
+        r["seconds"] for r in result.trace if r["psnr"] >= final - FINAL_PSNR_TOLERANCE_DB
     )
-    return result.estimate, result.time_s, reached
+    scores = score_estimate(reference, result.estimate)
+    return {
+        "scene": scene.id,
+        "category": image.category,
+        "method": label,
+        "classical": isinstance(method, ClassicalMethod),
+        "seed": seed,
+        "psnr": scores["psnr"],
+        "ssim": scores["ssim"],
+        "psnr_aligned": scores.get("psnr_aligned", math.nan),
+        "ssim_aligned": scores.get("ssim_aligned", math.nan),
+        "ssd_aligned": scores.get("ssd_aligned", math.nan),
+        "psnr_blurry": reference.blurry_scores["psnr_blurry"],
+        "psnr_aligned_blurry": reference.blurry_scores.get("psnr_aligned_blurry", math.nan),
+        "time_s": elapsed,
+        "t_final_s": reached,
+        "channels": problem.channels,
+        "observation_sha256": problem.observation_sha256(),
+        "reference_sha256": scores["reference_sha256"],
+    }
+
+
+# -- the table ----------------------------------------------------------------------------
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.2f} ± {std:.2f}"
+
+
+def summarise(rows: list[dict[str, Any]], aligned: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """One summary per method (mean over images and seeds), with wins and error ratio, and
+    the best classical baseline (the error ratio's denominator)."""
+    key = "psnr_aligned" if aligned else "psnr"
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    by_image: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_image.setdefault((row["scene"], row["seed"]), {})[row["method"]] = row
+    classical = [m for m in methods if any(r["classical"] for r in rows if r["method"] == m)]
+    mean_of = {m: statistics.fmean(r[key] for r in rows if r["method"] == m) for m in methods}
+    best_classical = max(classical, key=mean_of.get) if classical else None
+    out = []
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        wins = sum(
+            1
+            for fits in by_image.values()
+            if method in fits and max(fits, key=lambda m: fits[m][key]) == method
+        )
+        ratios = [
+            math.sqrt(
+                by_image[(r["scene"], r["seed"])][method]["ssd_aligned"] / base["ssd_aligned"]
+            )
+            for r in mine
+            if aligned
+            and best_classical
+            and (base := by_image[(r["scene"], r["seed"])].get(best_classical))
+        ]
+        out.append(
+            {
+                "method": method,
+                "n": len(mine),
+                "psnr": [r[key] for r in mine],
+                "ssim": [r["ssim_aligned" if aligned else "ssim"] for r in mine],
+                "error_ratio": ratios,
+                "wins": wins,
+                "time_s": statistics.fmean(r["time_s"] for r in mine),
+                "t_final_s": statistics.fmean(r["t_final_s"] for r in mine),
+            }
+        )
+    return out, best_classical
+
+
+def print_table(rows: list[dict[str, Any]], title: str, aligned: bool) -> None:
+    summary, best_classical = summarise(rows, aligned)
+    blurry_key = "psnr_aligned_blurry" if aligned else "psnr_blurry"
+    images = {(r["scene"], r["seed"]): r[blurry_key] for r in rows}
+    print(f"\n{title}: {len(images)} images")
+    print(f"blurry input: {_mean_std(list(images.values()))} dB")
+    header = f"{'method':<44}{'PSNR dB':>16}{'SSIM':>14}"
+    header += f"{'error ratio':>14}" if aligned else ""
+    header += f"{'wins':>6}{'s/image':>9}{'t_final':>9}"
+    print(header)
+    print("-" * len(header))
+    for s in summary:
+        line = f"{s['method']:<44}{_mean_std(s['psnr']):>16}"
+        ssim = s["ssim"]
+        line += (
+            f"{statistics.fmean(ssim):>8.4f} ± {statistics.stdev(ssim) if len(ssim) > 1 else 0:.3f}"
+        )
+        if aligned:
+            line += f"{_mean_std(s['error_ratio']):>14}"
+        line += f"{s['wins']:>6}{s['time_s']:>9.1f}{s['t_final_s']:>9.1f}"
+        print(line)
+    if aligned and best_classical:
+        print(
+            f"error ratio: sqrt(aligned SSD / that of {best_classical}, the best baseline), "
+            "per image"
+        )
+    inr = [
+        s for s in summary if not any(r["classical"] for r in rows if r["method"] == s["method"])
+    ]
+    if inr and best_classical:
+        best = max(inr, key=lambda s: statistics.fmean(s["psnr"]))
+        gap = statistics.fmean(best["psnr"]) - statistics.fmean(
+            next(s for s in summary if s["method"] == best_classical)["psnr"]
+        )
+        print(f"best INR ({best['method']}) - best baseline ({best_classical}): {gap:+.2f} dB")
+
+
+def check_same_data(rows: list[dict[str, Any]]) -> None:
+    """Every method of an image got the same observation and was scored on the same pixels."""
+    for key in ("observation_sha256", "reference_sha256"):
+        seen: dict[str, set[str]] = {}
+        for row in rows:
+            seen.setdefault(row["scene"], set()).add(row[key])
+        bad = sorted(scene for scene, values in seen.items() if len(values) != 1)
+        if bad:
+            raise RuntimeError(f"methods got different {key} on {', '.join(bad)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levin", type=Path, default=REPO.parent / "shared" / "data" / "levin")
+    parser.add_argument("--bench", choices=sorted(BENCHES), required=True)
+    parser.add_argument("--levin", type=Path, default=SHARED / "levin")
+    parser.add_argument("--lai", type=Path, default=SHARED / "lai")
+    parser.add_argument("--kodak", type=Path, default=SHARED / "kodak")
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
-    parser.add_argument("--quick", action="store_true", help="8 images, one per kernel")
-    parser.add_argument("--scenes", nargs="+", help="these scene ids instead (e.g. im1_kernel1)")
-    parser.add_argument("--methods", nargs="*", help="INR methods (default: all in params)")
+    parser.add_argument("--max-side", type=int, help="downscale so the longer side fits")
+    parser.add_argument("--quick", action="store_true", help="Levin: one image per kernel")
+    parser.add_argument("--scenes", nargs="+", help="these scene ids instead")
+    parser.add_argument("--methods", nargs="+", required=True, help="names in params.yaml")
+    parser.add_argument("--grid", action="append", default=[], help="method.key=v1,v2,...")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--csv", type=Path, help="also write per-image rows here")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--csv", type=Path, help="append per-image rows here as they finish")
+    parser.add_argument("--resume", action="store_true", help="skip rows already in --csv")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     params = load_params(args.params)
-    blur_settings = params["blurs"]["levin_synthetic"]
-    methods = args.methods if args.methods is not None else list(params["methods"])
-    scenes = args.scenes or (QUICK_SCENES if args.quick else levin.SCENE_IDS)
-    levin.verify(args.levin)
-
-    rows: list[dict] = []
-    for n, scene_id in enumerate(scenes, 1):
-        scene = levin.make_scene(args.levin, scene_id)
-        blurred = synthesize(scene, "levin_synthetic", blur_settings)
-        target = blurred.target(scene.sharp)
-        gray_target = target[..., 0].astype(np.float64)
-        gray_blurry = blurred.blurry[..., 0].astype(np.float64)
-        base = {"scene": scene_id, "blurry_psnr": _scores(gray_blurry, gray_target)[0]}
-        for name, (est, seconds) in classical(gray_blurry, scene.kernel).items():
-            p, s = _scores(est, gray_target)
-            rows.append({**base, "method": name, "psnr": p, "ssim": s, "time_s": seconds})
-        for method in methods:
-            recipe = copy.deepcopy(params["methods"][method])
-            recipe["fit"]["device"] = "cpu"
-            est, seconds, reached = inr(blurred, target, recipe)
-            p, s = _scores(est, target.astype(np.float64))
-            rows.append(
-                {
-                    **base,
-                    "method": method,
-                    "psnr": p,
-                    "ssim": s,
-                    "time_s": seconds,
-                    "t_final_s": reached,
-                }
-            )
+    variants = method_variants(params, args.methods, args.grid)
+    for recipe in variants.values():
+        (recipe["fit"] if recipe.get("type", "inr") == "inr" else recipe)["device"] = args.device
+    done: list[dict[str, Any]] = []
+    if args.resume and args.csv and args.csv.is_file():
+        with args.csv.open() as handle:
+            done = [_typed(row) for row in csv.DictReader(handle)]
+    rows = [r for r in done if r["method"] in variants]
+    finished = {(r["scene"], r["method"], r["seed"]) for r in rows}
+    aligned = BENCHES[args.bench][1] == "true_kernel_stored"
+    for n, image in enumerate(bench_images(args, params), 1):
+        for seed, (label, recipe) in itertools.product(args.seeds, variants.items()):
+            if (image.scene.id, label, seed) in finished:
+                continue
+            row = run_method(image, label, recipe, seed)
+            rows.append(row)
+            if args.csv:
+                _append(args.csv, row)
+            score = row["psnr_aligned"] if aligned else row["psnr"]
             print(
-                f"[{n}/{len(scenes)}] {scene_id} {method}: {p:.2f} dB in {seconds:.0f} s",
+                f"[{n}] {image.scene.id} {label} seed{seed}: {score:.2f} dB, {row['time_s']:.1f} s",
                 file=sys.stderr,
                 flush=True,
             )
+    check_same_data(rows)
+    dataset, blur = BENCHES[args.bench]
+    channels = sorted({r["channels"] for r in rows})
+    title = (
+        f"{args.bench} ({dataset}, blurs.{blur}, {'/'.join(map(str, channels))} channel(s)"
+        f"{f', max side {args.max_side}' if args.max_side else ''}), cpu x{torch.get_num_threads()}"
+    )
+    print_table(rows, title, aligned)
+    if args.bench == "lai":
+        for category in lai.CATEGORIES:
+            subset = [r for r in rows if r["category"] == category]
+            if subset:
+                print_table(subset, f"lai, category {category}", aligned)
 
-    if args.csv:
-        with args.csv.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=sorted({k for r in rows for k in r}))
+
+_FLOATS = {
+    "psnr", "ssim", "psnr_aligned", "ssim_aligned", "ssd_aligned", "psnr_blurry",
+    "psnr_aligned_blurry", "time_s", "t_final_s",
+}  # fmt: skip
+
+
+def _typed(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(row)
+    for key in _FLOATS:
+        out[key] = float(row[key])
+    out["seed"], out["channels"] = int(row["seed"]), int(row["channels"])
+    out["classical"] = row["classical"] == "True"
+    return out
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
             writer.writeheader()
-            writer.writerows(rows)
-    report(rows, methods, len(scenes))
-
-
-def _mean(rows: list[dict], key: str) -> float:
-    values = [r[key] for r in rows if key in r]
-    return statistics.fmean(values) if values else math.nan
-
-
-def report(rows: list[dict], methods: list[str], n_images: int) -> None:
-    by_method: dict[str, list[dict]] = {}
-    for row in rows:
-        by_method.setdefault(row["method"], []).append(row)
-    tuned = {
-        "wiener (tuned balance)": max(
-            (m for m in by_method if m.startswith("wiener")),
-            key=lambda m: _mean(by_method[m], "psnr"),
-        ),
-        "unsupervised wiener": "unsupervised wiener",
-        "richardson-lucy (tuned iterations)": max(
-            (m for m in by_method if m.startswith("richardson-lucy")),
-            key=lambda m: _mean(by_method[m], "psnr"),
-        ),
-    }
-    threads = torch.get_num_threads()
-    print(f"Levin setting 1 (true kernel, 'valid', 1 % noise), {n_images} images, cpu x{threads}")
-    print(f"blurry input: {_mean(rows, 'blurry_psnr'):.2f} dB")
-    header = f"{'method':<36}{'PSNR dB':>9}{'SSIM':>8}{'time s':>9}{'t_final s':>11}"
-    print(header)
-    print("-" * len(header))
-    best_classical = -math.inf
-    for label, key in tuned.items():
-        group = by_method[key]
-        mean_psnr = _mean(group, "psnr")
-        best_classical = max(best_classical, mean_psnr)
-        setting = key.split(" ", 1)[1] if " " in key and label != key else ""
-        print(
-            f"{label:<36}{mean_psnr:>9.2f}{_mean(group, 'ssim'):>8.4f}"
-            f"{_mean(group, 'time_s'):>9.2f}{'':>11}  {setting}"
-        )
-    best_inr = (-math.inf, "")
-    for method in methods:
-        group = by_method[method]
-        mean_psnr = _mean(group, "psnr")
-        best_inr = max(best_inr, (mean_psnr, method))
-        print(
-            f"{method:<36}{mean_psnr:>9.2f}{_mean(group, 'ssim'):>8.4f}"
-            f"{_mean(group, 'time_s'):>9.1f}{_mean(group, 't_final_s'):>11.1f}"
-        )
-    if methods:
-        print(
-            f"best INR ({best_inr[1]}) - best classical: {best_inr[0] - best_classical:+.2f} dB "
-            "(target >= +1.5 dB)"
-        )
+        writer.writerow(row)
 
 
 if __name__ == "__main__":

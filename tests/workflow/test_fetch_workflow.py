@@ -84,7 +84,7 @@ def local_env(tool_env):
 
 def levin_params(mirror: str, scenes: list[str]) -> dict:
     params = tiny_params()
-    params["experiment"].update(datasets=["levin"], blurs=["levin_synthetic"], seeds=[0])
+    params["experiment"].update(datasets=["levin"], blurs=["true_kernel_valid"], seeds=[0])
     params["experiment"]["forward_models"] = []
     params["datasets"] = {"levin": {"mirror": mirror, "scenes": scenes}}  # root: default
     params["metrics"]["lpips"] = False
@@ -147,7 +147,7 @@ def test_dvc_fetch_stage_is_versioned_and_reruns_without_downloading(
     first = run(["dvc", "repro", "synthesize"], project, local_env, timeout=300)
     assert first.returncode == 0, first.stdout[-5000:]
     assert ran(first.stdout) == {"fetch", "synthesize"}
-    assert (project / "data/blurred/levin_synthetic/levin" / f"{SCENE_ID}.npz").is_file()
+    assert (project / "data/blurred/true_kernel_valid/levin" / f"{SCENE_ID}.npz").is_file()
     downloads = sum(map(len, levin_server.requests.values()))
     assert downloads == 45  # 44 files, one of them resumed
 

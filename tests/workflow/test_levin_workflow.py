@@ -29,7 +29,7 @@ def levin_run(tmp_path_factory, tool_env):
         pytest.skip(f"the shared Levin dataset is not present at {LEVIN_DIR}")
     params = tiny_params()
     params["experiment"].update(
-        datasets=["levin"], blurs=["levin_synthetic", "levin_stored"], seeds=[0]
+        datasets=["levin"], blurs=["true_kernel_valid", "true_kernel_stored"], seeds=[0]
     )
     params["experiment"]["forward_models"] = []
     params["datasets"] = {"levin": {"root": str(LEVIN_DIR), "scenes": list(SCENES)}}
@@ -49,33 +49,33 @@ def metric_record(project, blur: str, scene: str) -> dict:
 
 def test_valid_blur_shrinks_the_observation_and_the_estimate(levin_run):
     for scene, side in SCENES.items():
-        blurred = np.load(levin_run / f"data/blurred/levin_synthetic/levin/{scene}.npz")
+        blurred = np.load(levin_run / f"data/blurred/true_kernel_valid/levin/{scene}.npz")
         shape = (255 - side + 1, 255 - side + 1, 3)
         assert blurred["blurry"].shape == shape
-        fit = levin_run / f"results/fits/siren_tv/levin_synthetic/levin/{scene}/seed0"
+        fit = levin_run / f"results/fits/siren_tv/true_kernel_valid/levin/{scene}/seed0"
         assert np.load(fit / "estimate.npz")["estimate"].shape == shape
-        record = metric_record(levin_run, "levin_synthetic", scene)
+        record = metric_record(levin_run, "true_kernel_valid", scene)
         assert "psnr_aligned" not in record
 
 
 def test_stored_blur_fits_carry_the_aligned_metrics(levin_run):
     for scene in SCENES:
-        fit = levin_run / f"results/fits/siren_tv/levin_stored/levin/{scene}/seed0"
+        fit = levin_run / f"results/fits/siren_tv/true_kernel_stored/levin/{scene}/seed0"
         estimate = np.load(fit / "estimate.npz")["estimate"].astype(np.float64)
         sharp = np.load(levin_run / f"data/scenes/levin/{scene}.npz")["sharp"][..., 0].astype(
             np.float64
         )
         quantised = np.round(np.clip(estimate, 0, 1) * 255) / 255
         expected = aligned_metrics(quantised.mean(axis=2), sharp)
-        record = metric_record(levin_run, "levin_stored", scene)
+        record = metric_record(levin_run, "true_kernel_stored", scene)
         assert record["psnr_aligned"] == pytest.approx(expected["psnr"], abs=1e-9)
         assert record["shift_aligned"] == expected["shift"]
 
 
 def test_summary_and_report_show_the_aligned_columns(levin_run):
     summary = pd.read_csv(levin_run / "results/tables/summary.csv")
-    stored = summary[summary["blur"] == "levin_stored"]
-    synthetic = summary[summary["blur"] == "levin_synthetic"]
+    stored = summary[summary["blur"] == "true_kernel_stored"]
+    synthetic = summary[summary["blur"] == "true_kernel_valid"]
     assert stored["psnr_aligned_mean"].notna().all() and len(stored) == 2
     assert synthetic["psnr_aligned_mean"].isna().all() and len(synthetic) == 2
     html = (levin_run / "reports/index.html").read_text()

@@ -7,8 +7,7 @@ its reference row. The reference is the part of the sharp image the blurry image
 
 The shift-aligned PSNR and SSIM (:mod:`inrdeblur.metrics.aligned`, Levin's
 ``comp_upto_shift``) follow the published protocol: the estimate is rounded to 8 bits, a
-gray scene (three equal channels) is compared on its gray channel (the estimate's
-channel mean), a colour one on MATLAB's Y channel.
+gray scene is compared on its one channel, a colour one on MATLAB's Y channel.
 
 One evaluate job (:func:`evaluate_set`) covers one method on one blur of one dataset, every
 scene and seed, and writes ``results/metrics/<method>/<blur>/<dataset>.json``: a list of
@@ -29,9 +28,11 @@ from tqdm import tqdm
 
 from inrdeblur import layout
 from inrdeblur.blur.synthesize import BlurredImage
+from inrdeblur.colour import rgb_to_y
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_json, read_npz, write_json
-from inrdeblur.metrics.aligned import aligned_metrics, rgb_to_y
+from inrdeblur.methods.base import observation_sha256
+from inrdeblur.metrics.aligned import aligned_metrics
 from inrdeblur.metrics.fidelity import psnr, ssim
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class Reference:
 
     Attributes:
         dataset, scene: the scene's identifiers.
-        sharp: (H, W, 3) float64 reference, the part of the sharp image the blurry one shows.
+        sharp: (H, W, C) float64 reference, the part of the sharp image the blurry one shows.
         aligned: whether fits of it get the shift-aligned metrics.
         blurry_scores: the blurry input's ``psnr_blurry``, ``ssim_blurry``, ``lpips_blurry``
             and, when ``aligned``, ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
@@ -84,15 +85,26 @@ def load_reference(
     lpips_metric: LPIPS | None = None,
     aligned: str = "auto",
 ) -> Reference:
-    """Read one scene and its blurred image and score the blurry input once.
+    """Read one scene and its blurred image and score the blurry input once
+    (:func:`make_reference`)."""
+    return make_reference(
+        Scene.load(scene_path), BlurredImage.load(blurred_path), lpips_metric, aligned
+    )
+
+
+def make_reference(
+    scene: Scene,
+    blurred: BlurredImage,
+    lpips_metric: LPIPS | None = None,
+    aligned: str = "auto",
+) -> Reference:
+    """One image's side of an evaluation: the sharp reference and the blurry input's scores.
 
     ``lpips_metric``: the LPIPS metric, or None when LPIPS is disabled. ``aligned``
     (``metrics.aligned``): 'always', 'never', or 'auto' for blurs whose observation is the
     scene's stored blurry image.
     """
     _check_aligned(aligned)
-    scene = Scene.load(scene_path)
-    blurred = BlurredImage.load(blurred_path)
     sharp = blurred.target(scene.sharp).astype(np.float64)
     blurry = np.clip(blurred.blurry.astype(np.float64), 0.0, 1.0)
     use_aligned = aligned == "always" or (
@@ -120,6 +132,39 @@ def load_reference(
     )
 
 
+def score_estimate(
+    reference: Reference, estimate: np.ndarray, lpips_metric: LPIPS | None = None
+) -> dict[str, Any]:
+    """The scores of one (H, W, C) estimate of ``reference``'s image, clipped to [0, 1]:
+    ``psnr``, ``ssim``, ``lpips``, ``reference_sha256`` (the identity of the pixels scored
+    against) and, when ``reference.aligned``, ``psnr_aligned``, ``ssim_aligned``,
+    ``shift_aligned`` and ``ssd_aligned`` (for error ratios).
+
+    ``lpips_metric`` must be the metric the reference was made with (None: disabled).
+    """
+    sharp = reference.sharp
+    if estimate.shape != sharp.shape:
+        raise ValueError(f"estimate shape {estimate.shape} != sharp {sharp.shape}")
+    if not np.all(np.isfinite(estimate)):
+        raise ValueError("estimate has non-finite values")
+    est = np.clip(estimate.astype(np.float64), 0.0, 1.0)
+    scores = {
+        "psnr": psnr(est, sharp),
+        "ssim": ssim(est, sharp),
+        "lpips": lpips_metric(est, sharp) if lpips_metric is not None else None,
+        "reference_sha256": observation_sha256(sharp),
+    }
+    if reference.aligned:
+        fit = protocol_aligned(est, sharp)
+        scores.update(
+            psnr_aligned=fit["psnr"],
+            ssim_aligned=fit["ssim"],
+            shift_aligned=fit["shift"],
+            ssd_aligned=fit["ssd"],
+        )
+    return scores
+
+
 def score_fit(
     reference: Reference,
     estimate_path: Path,
@@ -133,16 +178,11 @@ def score_fit(
     data = read_npz(estimate_path)
     if "estimate" not in data:
         raise InputFileError(f"{estimate_path}: missing array 'estimate'")
-    estimate = data["estimate"]
-    sharp = reference.sharp
-    if estimate.shape != sharp.shape:
-        raise InputFileError(
-            f"{estimate_path}: estimate shape {estimate.shape} != sharp {sharp.shape}"
-        )
-    if not np.all(np.isfinite(estimate)):
-        raise InputFileError(f"{estimate_path}: estimate has non-finite values")
+    try:
+        scores = score_estimate(reference, data["estimate"], lpips_metric)
+    except ValueError as err:
+        raise InputFileError(f"{estimate_path}: {err}") from err
     meta = read_json(meta_path)
-    est = np.clip(estimate.astype(np.float64), 0.0, 1.0)
     blurry = reference.blurry_scores
     record = {
         "dataset": reference.dataset,
@@ -150,9 +190,9 @@ def score_fit(
         "method": meta["method"],
         "scene": reference.scene,
         "seed": int(meta["seed"]),
-        "psnr": psnr(est, sharp),
-        "ssim": ssim(est, sharp),
-        "lpips": lpips_metric(est, sharp) if lpips_metric is not None else None,
+        "psnr": scores["psnr"],
+        "ssim": scores["ssim"],
+        "lpips": scores["lpips"],
         "lpips_status": reference.lpips_status,
         "psnr_blurry": blurry["psnr_blurry"],
         "ssim_blurry": blurry["ssim_blurry"],
@@ -161,13 +201,14 @@ def score_fit(
         "size_mb": float(meta["size_mb"]),
         "iterations": int(meta["iterations"]),
         "device": meta["device"],
+        "observation_sha256": meta.get("observation_sha256"),
+        "reference_sha256": scores["reference_sha256"],
     }
     if reference.aligned:
-        fit = protocol_aligned(est, sharp)
         record.update(
-            psnr_aligned=fit["psnr"],
-            ssim_aligned=fit["ssim"],
-            shift_aligned=fit["shift"],
+            psnr_aligned=scores["psnr_aligned"],
+            ssim_aligned=scores["ssim_aligned"],
+            shift_aligned=scores["shift_aligned"],
             psnr_aligned_blurry=blurry["psnr_aligned_blurry"],
             ssim_aligned_blurry=blurry["ssim_aligned_blurry"],
         )
@@ -251,12 +292,10 @@ def protocol_aligned(estimate: np.ndarray, sharp: np.ndarray) -> dict[str, Any]:
     """:func:`aligned_metrics` as the published protocol applies it (module docstring).
 
     Args:
-        estimate: (H, W, 3) float in [0, 1].
-        sharp: (H, W, 3) float in [0, 1], the reference.
+        estimate: (H, W, C) float in [0, 1], C = 1 (gray) or 3 (RGB).
+        sharp: (H, W, C) float in [0, 1], the reference.
     """
     quantised = np.round(np.clip(estimate, 0.0, 1.0) * 255.0) / 255.0
-    if np.array_equal(sharp[..., 0], sharp[..., 1]) and np.array_equal(
-        sharp[..., 0], sharp[..., 2]
-    ):
-        return aligned_metrics(quantised.mean(axis=2), sharp[..., 0])
+    if sharp.shape[2] == 1:
+        return aligned_metrics(quantised[..., 0], sharp[..., 0])
     return aligned_metrics(rgb_to_y(quantised), rgb_to_y(sharp))

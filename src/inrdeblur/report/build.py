@@ -8,7 +8,12 @@ from typing import Any
 
 from inrdeblur.metrics.forward_models import read_forward_model_table
 from inrdeblur.report.figures import write_figures
-from inrdeblur.report.html import build_grid, collect_provenance, render_report
+from inrdeblur.report.html import (
+    build_grid,
+    collect_provenance,
+    observation_rows,
+    render_report,
+)
 from inrdeblur.report.tables import read_table
 
 
@@ -44,4 +49,5 @@ def build_report(
         forward_models=(
             read_forward_model_table(forward_models_csv) if forward_models_csv else None
         ),
+        observations=observation_rows(params, root),
     )

@@ -68,8 +68,9 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 class GridRow:
     """One row of the visual grid: a scene, one seed, and every method's estimate.
 
-    Images are ``(H, W, 3)`` float in [0, 1]. ``methods`` lists the columns in order; a
-    method without an estimate for this seed is absent from ``estimates`` (empty cell).
+    Images are ``(H, W, C)`` float in [0, 1] (C = 1 or 3). ``methods`` lists the columns
+    in order; a method without an estimate for this seed is absent from ``estimates``
+    (empty cell).
     """
 
     dataset: str
@@ -88,7 +89,8 @@ def _load_image(
     shape: tuple[int, ...] | None = None,
     data: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Array ``key`` of an ``.npz`` as an ``(H, W, 3)`` float32 image; errors name the file.
+    """Array ``key`` of an ``.npz`` as an ``(H, W, C)`` float32 image, C = 1 (gray) or 3;
+    errors name the file.
 
     ``data``: the arrays of ``path`` when the caller has already read them.
     """
@@ -97,8 +99,8 @@ def _load_image(
     if key not in data:
         raise InputFileError(f"{path}: missing array '{key}' (has {', '.join(sorted(data))})")
     image = np.asarray(data[key], dtype=np.float32)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputFileError(f"{path}: '{key}' must be (H, W, 3), got {image.shape}")
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise InputFileError(f"{path}: '{key}' must be (H, W, 1) or (H, W, 3), got {image.shape}")
     if shape is not None and image.shape != shape:
         raise InputFileError(f"{path}: '{key}' has shape {image.shape}, the scene {shape}")
     if not np.all(np.isfinite(image)):
@@ -156,7 +158,8 @@ def build_grid(
 
 
 def png_data_uri(image: np.ndarray) -> str:
-    """``data:image/png;base64,...`` of a float image in [0, 1] ((H, W) or (H, W, 3)).
+    """``data:image/png;base64,...`` of a float image in [0, 1] ((H, W), (H, W, 1) or
+    (H, W, 3)).
 
     Values are clipped to [0, 1] and rounded to 8 bits, as :func:`fileio.write_png` does.
     """
@@ -402,6 +405,62 @@ def _environment():
     )
 
 
+def observation_rows(params: dict[str, Any], root: str | os.PathLike = ".") -> list[dict[str, str]]:
+    """What every dataset x blur of the experiment observes and how it is scored: the
+    observation's source, channels (read from its first blurred record under ``root``),
+    noise, boundary and the pixels the metrics compare."""
+    experiment = params.get("experiment", {})
+    aligned_mode = params.get("metrics", {}).get("aligned", "auto")
+    rows = []
+    for dataset in experiment.get("datasets", []):
+        for blur in experiment.get("blurs", []):
+            settings = params["blurs"][blur]
+            stored = settings.get("observation") == "scene"
+            records = sorted(
+                Path(root, layout.BLURRED_DIR.format(blur=blur, dataset=dataset)).glob("*.npz")
+            )
+            channels = "unknown"
+            if records:
+                c = int(read_npz(records[0])["blurry"].shape[2])
+                channels = f"{c} ({'gray' if c == 1 else 'RGB'})"
+            valid = settings.get("boundary") == "valid"
+            aligned = aligned_mode == "always" or (aligned_mode == "auto" and stored)
+            scored = "the matching centre of the sharp image" if valid else "the whole image"
+            if aligned:
+                scored += "; aligned: after the best sub-pixel shift, 15 px border crop"
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "blur": blur,
+                    "model": settings["model"],
+                    "observation": "the scene's stored blurry image" if stored else "synthesized",
+                    "channels": channels,
+                    "noise": (
+                        "as recorded"
+                        if stored
+                        else f"Gaussian, std {settings['noise_std']:g}, one draw per channel"
+                    ),
+                    "boundary": "none ('valid')" if valid else str(settings.get("boundary")),
+                    "scored": scored,
+                }
+            )
+    return rows
+
+
+def method_rows(params: dict[str, Any]) -> list[dict[str, str]]:
+    """Every method of the experiment, its type and what its settings were tuned on."""
+    methods = params.get("methods", {})
+    return [
+        {
+            "method": name,
+            "type": str(methods[name].get("type", "inr")),
+            "tuned_on": str(methods[name].get("tuned_on") or "not stated"),
+        }
+        for name in params.get("experiment", {}).get("methods", [])
+        if name in methods
+    ]
+
+
 def render_report(
     out_html: str | os.PathLike,
     figures_dir: str | os.PathLike,
@@ -412,6 +471,7 @@ def render_report(
     provenance: dict[str, Any],
     forward_models: pd.DataFrame | None = None,
     title: str = "inrdeblur benchmark report",
+    observations: list[dict[str, str]] | None = None,
 ) -> None:
     """Write the self-contained HTML report to ``out_html`` atomically.
 
@@ -426,6 +486,7 @@ def render_report(
         provenance: ``date``, ``git_commit``, ``git_dirty``, ``versions`` (module doc).
         forward_models: summary of the blur-formation experiment
             (:func:`inrdeblur.metrics.forward_models.forward_model_tables`), or None.
+        observations: :func:`observation_rows` of the experiment, for the protocol.
     """
     summary_rows, lpips_reasons = _summary_rows(summary)
     versions = dict(provenance.get("versions") or {})
@@ -455,6 +516,8 @@ def render_report(
         "error_vmax": ERROR_MAP_VMAX,
         "error_colorbar": _error_colorbar() if grid else None,
         "params_yaml": _params_yaml(params),
+        "observation_rows": observations or [],
+        "method_rows": method_rows(params),
     }
     html = _environment().get_template("index.html").render(**context)
     write_text(out_html, html)
