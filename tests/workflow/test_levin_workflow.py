@@ -50,7 +50,7 @@ def metric_record(project, blur: str, scene: str) -> dict:
 def test_valid_blur_shrinks_the_observation_and_the_estimate(levin_run):
     for scene, side in SCENES.items():
         blurred = np.load(levin_run / f"data/blurred/true_kernel_valid/levin/{scene}.npz")
-        shape = (255 - side + 1, 255 - side + 1, 3)
+        shape = (255 - side + 1, 255 - side + 1, 1)  # gray: one channel
         assert blurred["blurry"].shape == shape
         fit = levin_run / f"results/fits/siren_tv/true_kernel_valid/levin/{scene}/seed0"
         assert np.load(fit / "estimate.npz")["estimate"].shape == shape
