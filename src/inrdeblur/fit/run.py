@@ -56,8 +56,7 @@ from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
 from inrdeblur.methods import Problem, build_method
-from inrdeblur.methods.base import TRACE_COLUMNS
-from inrdeblur.methods.inr.fit import CheckpointError
+from inrdeblur.methods.base import TRACE_COLUMNS, CheckpointError
 from inrdeblur.provenance import package_versions
 from inrdeblur.seeding import seed_from_string
 

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 TRACE_COLUMNS = ("iteration", "loss", "data_loss", "reg_loss", "psnr", "lr", "seconds")
 
 
+class CheckpointError(ValueError):
+    """A fit checkpoint is unreadable or belongs to a different fit; the message names the
+    file. The fit stage deletes its own stale checkpoint and starts that seed afresh."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One deblurring problem: the observation and what the method may know of the blur.

@@ -59,7 +59,13 @@ from inrdeblur.blur.pwb import PWBBlur
 from inrdeblur.blur.uniform import UniformBlur, convolve
 from inrdeblur.fileio import atomic_path
 from inrdeblur.inr import build_inr
-from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, psnr_torch, resolve_device
+from inrdeblur.methods.base import (
+    TRACE_COLUMNS,
+    CheckpointError,
+    MethodResult,
+    psnr_torch,
+    resolve_device,
+)
 from inrdeblur.methods.inr.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
 from inrdeblur.methods.inr.regularisers import (
     coordinate_tv,
@@ -75,10 +81,6 @@ AMP_DTYPE = torch.float16
 CHECKPOINT_FORMAT = 1
 #: recipe keys that do not change the fit's result, left out of the checkpoint fingerprint
 FINGERPRINT_IGNORES = ("checkpoint_every",)
-
-
-class CheckpointError(ValueError):
-    """A fit checkpoint is unreadable or belongs to a different fit."""
 
 
 def model_size_mb(model: torch.nn.Module) -> float:
