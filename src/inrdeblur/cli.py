@@ -2,7 +2,10 @@
 
 The Snakemake rules call these commands; each one parses its arguments, calls the
 library and writes its outputs atomically. Errors in the user's inputs end with exit
-status 2 and a one-line message naming the file or key.
+status 2 and a one-line message naming the file or key. A fit stopped by SIGTERM or
+SIGUSR1 (:mod:`inrdeblur.methods.checkpoint`) ends with status 128 + the signal's number
+(143 for SIGTERM) and a one-line message naming the seed, the iteration and the kept
+checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from inrdeblur import layout
 from inrdeblur.config import ParamsError
 from inrdeblur.fileio import InputFileError
+from inrdeblur.methods.checkpoint import Preempted
 
 log = logging.getLogger("inrdeblur")
 
@@ -101,6 +105,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
         checkpoint_dir=Path(layout.FIT_CHECKPOINT_DIR.format(method=args.method, **image)),
         progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
+        checkpoint_seconds=args.checkpoint_seconds,
     )
 
 
@@ -252,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="iterations between checkpoints, from which a killed or requeued fit resumes "
         "(0: none; default 50)",
     )
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=300.0,
+        help="wall-clock seconds between checkpoints (0: none; default 300). Whatever these "
+        "two say, SIGTERM or SIGUSR1 (SLURM's warning before a kill, or sbatch "
+        "--signal=USR1@<s>) saves the iteration in progress and ends the command with "
+        "status 128 + the signal's number; a rerun resumes from there.",
+    )
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("index-fits", help="one CSV row per fit of a method")
@@ -333,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, InputFileError, ValueError) as err:
         print(f"inrdeblur {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Preempted as err:
+        # A fit stopped by SIGTERM/SIGUSR1 after checkpointing: a failure to the scheduler
+        # (128 + signal, as a shell reports a process killed by it), so it retries.
+        print(f"inrdeblur {args.command}: {err}", file=sys.stderr)
+        return 128 + err.signum
     return 0
 
 

@@ -12,12 +12,22 @@ all written atomically:
 - ``meta.json``: method, recipe, seeds, device, wall time, model size, package versions,
   and how the fit ran (``tiles``, ``points_per_step``, ``amp``, ``resumed_from``).
 
-Checkpoints and requeued jobs: with ``checkpoint_every`` k > 0 (``inrdeblur fit
---checkpoint-every``, 50 by default) each fit writes a checkpoint every k iterations and at
-its last, atomically. A fit that finds its checkpoint resumes from it, so a job killed at
-its time limit or preempted (SLURM ``--requeue``, or Snakemake's ``--retries`` resubmitting
-the failed job) loses at most k iterations when it runs again and ends with the same
-estimate as an uninterrupted fit. A checkpoint of a different fit (other recipe, seed or
+Checkpoints and requeued jobs: an iterative method (the INR) writes a checkpoint
+atomically every ``checkpoint_every`` k iterations (``inrdeblur fit --checkpoint-every``, 50
+by default), every ``checkpoint_seconds`` s of wall time (``--checkpoint-seconds``, 300 by
+default), at its last iteration, and when the job gets SIGTERM or SIGUSR1
+(:mod:`inrdeblur.methods.checkpoint`). A fit that finds its checkpoint resumes from it, so
+a job killed at its time limit or preempted (SLURM ``--requeue``, or Snakemake's
+``--retries`` resubmitting the failed job) ends with the same estimate as an uninterrupted
+fit. SLURM sends SIGTERM before it kills a job (cancelled, preempted, out of time; SIGKILL
+follows ``KillWait`` s later): the fit finishes the iteration it is on, saves it, and the
+fit stage stops with :class:`~inrdeblur.methods.checkpoint.Preempted` (``inrdeblur fit``
+exits with status 128 + the signal's number), losing nothing. A signal outside a fit's
+iterations (a classical method, reading inputs, writing outputs) ends the process as
+usual. Killed without a signal
+(SIGKILL, a node failure), a fit loses at most k iterations or the seconds since its last
+checkpoint. A fit's outputs are written only once it completes, so an interrupted seed
+leaves nothing in its folder. A checkpoint of a different fit (other recipe, seed or
 blurry image) is an error that names the file: delete it to start afresh. ``meta.json``
 keeps the SLURM job id of the run that finished and ``resumed_from``, the checkpoint's
 iteration; ``time_s`` adds up the runs' time up to their checkpoints (the work lost after
@@ -57,6 +67,7 @@ from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.methods.base import TRACE_COLUMNS, CheckpointError
+from inrdeblur.methods.checkpoint import Preempted
 from inrdeblur.provenance import package_versions
 from inrdeblur.seeding import seed_from_string
 
@@ -83,13 +94,18 @@ def run_fit(
     checkpoint_path: Path | None = None,
     checkpoint_every: int = 0,
     keep_checkpoint: bool = False,
+    checkpoint_seconds: float = 300,
 ) -> dict[str, Any]:
     """Fit ``recipe`` to the blurred scene and write the four fit outputs; return meta.
 
     ``checkpoint_path`` (default: :data:`CHECKPOINT_NAME` beside ``outputs["meta"]``) is
     where the fit checkpoints and resumes (see the module docstring); it is deleted once
     the outputs are written unless ``keep_checkpoint``; ``checkpoint_every`` iterations
-    apart (0: no checkpoints).
+    apart and ``checkpoint_seconds`` wall-clock seconds apart (0: not by that measure).
+
+    Raises:
+        Preempted: a stop signal arrived during the fit; its checkpoint is kept, nothing
+            is written, and the exception names ``seed``.
     """
     import torch
 
@@ -114,13 +130,18 @@ def run_fit(
         sharp=sharp,
         description=f"{method} {scene.dataset}/{scene.id} seed{seed}",
     )
-    result = method_object.run(
-        problem,
-        torch_seed,
-        progress=progress,
-        checkpoint_path=checkpoint_path,
-        checkpoint_every=checkpoint_every,
-    )
+    try:
+        result = method_object.run(
+            problem,
+            torch_seed,
+            progress=progress,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+        )
+    except Preempted as err:
+        err.seed = seed
+        raise
     write_png(outputs["estimate_png"], np.clip(result.estimate, 0.0, 1.0))
     write_npz(outputs["estimate_npz"], estimate=result.estimate)
     write_text(outputs["trace"], _trace_csv(result.trace))
@@ -167,6 +188,7 @@ def run_fits(
     checkpoint_dir: Path,
     progress: bool = True,
     checkpoint_every: int = 0,
+    checkpoint_seconds: float = 300,
 ) -> list[dict[str, Any]]:
     """One fit job: :func:`run_fit` for each seed into ``out_dir/seed<k>/``; the metas.
 
@@ -174,6 +196,11 @@ def run_fits(
     checkpoints to ``checkpoint_dir/seed<k>.pt``; the checkpoints, and ``checkpoint_dir``
     once empty, are deleted after the last seed's outputs are written (see the module
     docstring).
+
+    Raises:
+        Preempted: a stop signal arrived during a seed's fit (its ``seed`` is set): every
+            checkpoint stays in ``checkpoint_dir`` for the rerun, the seeds before it have
+            their outputs, and the interrupted seed and those after it have none.
     """
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
@@ -187,6 +214,7 @@ def run_fits(
             "progress": progress,
             "checkpoint_path": checkpoint,
             "checkpoint_every": checkpoint_every,
+            "checkpoint_seconds": checkpoint_seconds,
             "keep_checkpoint": True,
         }
         try:

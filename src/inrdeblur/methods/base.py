@@ -151,13 +151,19 @@ class Method(abc.ABC):
         progress: bool = True,
         checkpoint_path: str | None = None,
         checkpoint_every: int = 0,
+        checkpoint_seconds: float = 0,
         on_iteration: IterationCallback | None = None,
     ) -> MethodResult:
         """Deblur ``problem`` with the torch ``seed``.
 
-        ``checkpoint_path``/``checkpoint_every``: where and how often an iterative method
-        saves its state so that a rerun resumes to the same result (a method that finishes
-        in seconds may ignore them). ``on_iteration`` is called with each trace row.
+        ``checkpoint_path``/``checkpoint_every``/``checkpoint_seconds``: where an iterative
+        method saves its state so that a rerun resumes to the same result, and how often:
+        every so many iterations, and every so many wall-clock seconds (0: never by that
+        measure). An iterative method does it with a
+        :class:`~inrdeblur.methods.checkpoint.Checkpointer`, which also saves and raises
+        :class:`~inrdeblur.methods.checkpoint.Preempted` when SIGTERM or SIGUSR1 arrives.
+        A method that finishes in seconds may ignore all three. ``on_iteration`` is called
+        with each trace row.
         """
 
 

@@ -231,6 +231,7 @@ class ClassicalMethod(Method):
         progress: bool = True,
         checkpoint_path: str | None = None,
         checkpoint_every: int = 0,
+        checkpoint_seconds: float = 0,
         on_iteration: IterationCallback | None = None,
     ) -> MethodResult:
         return run_classical(

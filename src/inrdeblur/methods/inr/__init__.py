@@ -27,6 +27,7 @@ class InrMethod(Method):
         progress: bool = True,
         checkpoint_path: str | None = None,
         checkpoint_every: int = 0,
+        checkpoint_seconds: float = 0,
         on_iteration: IterationCallback | None = None,
     ) -> MethodResult:
         if problem.operator is None:
@@ -41,6 +42,7 @@ class InrMethod(Method):
             description=problem.description,
             checkpoint_path=checkpoint_path,
             checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
             on_iteration=on_iteration,
         )
 

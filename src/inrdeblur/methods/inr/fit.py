@@ -21,9 +21,12 @@ mean over the tile and the TV the mean over its latent window, as in the referen
 epoch is ``len(tiles)`` iterations. The final estimate is rendered tile by tile too.
 ``tile: 0``, or a tile at least as large as the image, is the whole-image fit.
 
-Checkpoints (``checkpoint_every`` > 0 and a ``checkpoint_path``): every so many
-iterations, and at the last, the model, optimiser, schedule, gradient scaler, RNG states,
-iteration and the trace so far are written atomically; a fit started with an existing
+Checkpoints (a ``checkpoint_path``; :class:`~inrdeblur.methods.checkpoint.Checkpointer`):
+every ``checkpoint_every`` iterations, every ``checkpoint_seconds`` of wall time, at the
+last iteration (when either is on) and when SIGTERM or SIGUSR1 arrives, the model,
+optimiser, schedule, gradient scaler, RNG states, iteration and the trace so far are
+written atomically; after a signal the fit then stops
+(:class:`~inrdeblur.methods.checkpoint.Preempted`). A fit started with an existing
 checkpoint resumes from it and ends with the same estimate and trace as an uninterrupted
 run (bit-identical on the CPU with the same thread count). The checkpoint records a
 fingerprint of the recipe, seed, blurry image and operator geometry; resuming a different
@@ -45,7 +48,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,15 +59,15 @@ from inrdeblur.blur.icb import ICBBlur
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.pwb import PWBBlur
 from inrdeblur.blur.uniform import UniformBlur, convolve
-from inrdeblur.fileio import atomic_path
 from inrdeblur.inr import build_inr
 from inrdeblur.methods.base import (
     TRACE_COLUMNS,
-    CheckpointError,
+    CheckpointError,  # noqa: F401 (importable from here, as it always was)
     MethodResult,
     psnr_torch,
     resolve_device,
 )
+from inrdeblur.methods.checkpoint import CHECKPOINT_FORMAT, Checkpointer  # noqa: F401
 from inrdeblur.methods.inr.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
 from inrdeblur.methods.inr.regularisers import (
     coordinate_tv,
@@ -77,8 +79,6 @@ from inrdeblur.methods.inr.regularisers import (
 #: autocast dtype of the INR forward under ``fit.amp`` (float16 keeps 11 mantissa bits,
 #: which sine layers with omega_0 = 30 need; bfloat16's 8 are too few)
 AMP_DTYPE = torch.float16
-#: version of the checkpoint layout written by :func:`fit_nonblind`
-CHECKPOINT_FORMAT = 1
 #: recipe keys that do not change the fit's result, left out of the checkpoint fingerprint
 FINGERPRINT_IGNORES = ("checkpoint_every",)
 
@@ -249,41 +249,6 @@ def fit_fingerprint(
     }
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """``torch.save`` ``state`` to ``path`` atomically (temporary file, then rename)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike, fingerprint: dict[str, Any]) -> dict[str, Any]:
-    """Read a fit checkpoint (tensors on the CPU) and check it belongs to ``fingerprint``.
-
-    Raises:
-        CheckpointError: unreadable, of another format, or of a different fit; the message
-            names the file and what differs.
-    """
-    path = Path(path)
-    hint = "delete it to start the fit afresh"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and torch errors alike
-        raise CheckpointError(f"{path}: not a readable fit checkpoint ({err}); {hint}") from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(
-            f"{path}: checkpoint format {found!r}, this version writes {CHECKPOINT_FORMAT}; {hint}"
-        )
-    saved = state.get("fingerprint", {})
-    diffs = [
-        f"{key} {saved.get(key)!r} in the checkpoint, {value!r} now"
-        for key, value in fingerprint.items()
-        if saved.get(key) != value
-    ]
-    if diffs:
-        raise CheckpointError(f"{path}: checkpoint of a different fit ({'; '.join(diffs)}); {hint}")
-    return state
-
-
 def _trace_tensor(trace: list[dict[str, float]]) -> torch.Tensor:
     rows = [[float(row[c]) for c in TRACE_COLUMNS] for row in trace]
     return torch.tensor(rows, dtype=torch.float64).reshape(-1, len(TRACE_COLUMNS))
@@ -318,6 +283,7 @@ def fit_nonblind(
     *,
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
+    checkpoint_seconds: float = 0,
     on_iteration: Callable[[dict[str, float]], None] | None = None,
 ) -> MethodResult:
     """Fit the INR of ``recipe`` to ``blurry`` under the known blur ``operator``.
@@ -334,13 +300,22 @@ def fit_nonblind(
         progress: show a tqdm progress bar on stderr.
         description: the bar's label and the prefix of error messages.
         checkpoint_path: where checkpoints are written every ``checkpoint_every``
-            iterations and at the last; when the file exists, the fit resumes from it
-            (:class:`CheckpointError` when it belongs to another fit). The caller deletes
-            it once the results are safe.
+            iterations, every ``checkpoint_seconds``, at the last iteration (when either is
+            on) and when a stop signal arrives (see :mod:`inrdeblur.methods.checkpoint`);
+            when the file exists, the fit resumes from it (:class:`CheckpointError` when it
+            belongs to another fit). The caller deletes it once the results are safe.
         checkpoint_every: iterations between checkpoints, 0 for none. Not a recipe key:
             it does not change the result, so changing it must not invalidate caches.
+        checkpoint_seconds: wall-clock seconds after which a checkpoint is due (since the
+            last one, or this run's start), 0 for none. Not a recipe key either.
         on_iteration: called with each trace row after the iteration (and its checkpoint,
             if any); an exception it raises stops the fit.
+
+    Raises:
+        Preempted: SIGTERM or SIGUSR1 arrived during the iterations (with a
+            ``checkpoint_path``, in the main thread): the iteration in progress was
+            finished and checkpointed, and the fit stopped (``on_iteration`` is not called
+            for that row). A rerun resumes from that checkpoint.
 
     Trace: ``loss``, ``data_loss`` and ``reg_loss`` are those of the step's tile (the
     whole image without tiling). ``psnr`` is that of the step's latent estimate; with
@@ -351,7 +326,6 @@ def fit_nonblind(
     reg_cfg = recipe["regulariser"]
     device = resolve_device(fit_cfg["device"])
     iterations = int(fit_cfg["iterations"])
-    checkpoint_every = _non_negative_int(checkpoint_every, "checkpoint_every")
     tiles = split_tiles(blurry.shape[:2], _non_negative_int(fit_cfg.get("tile", 0), "fit.tile"))
     use_amp = bool(fit_cfg.get("amp", True)) and device.type == "cuda"
     height, width = blurry.shape[:2]
@@ -365,7 +339,12 @@ def fit_nonblind(
     lat_h, lat_w = operator.latent_shape
     pitch = (2.0 / max(lat_w - 1, 1), 2.0 / max(lat_h - 1, 1))
     whole = len(tiles) == 1
-    fingerprint = fit_fingerprint(blurry, operator, recipe, seed)
+    checkpointer = Checkpointer(
+        checkpoint_path,
+        fit_fingerprint(blurry, operator, recipe, seed),
+        every=checkpoint_every,
+        every_seconds=checkpoint_seconds,
+    )
 
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -431,8 +410,8 @@ def fit_nonblind(
     trace: list[dict[str, float]] = []
     tile_sse = [math.nan] * len(tiles)  # squared error of each tile's latest estimate
     first, seconds_before = 0, 0.0
-    if checkpoint_path is not None and Path(checkpoint_path).is_file():
-        state = load_checkpoint(checkpoint_path, fingerprint)
+    state = checkpointer.load()
+    if state is not None:
         model.load_state_dict(state["model"])
         for module, key in ((prior, "prior"), (penalty, "penalty")):
             if module is not None:
@@ -448,100 +427,104 @@ def fit_nonblind(
         tile_sse = [float(v) for v in state["tile_sse"].tolist()]
         first, seconds_before = int(state["iteration"]), float(state["seconds"])
 
-    bar = tqdm(
-        range(first, iterations),
-        desc=description,
-        disable=not progress,
-        mininterval=1.0,
-        initial=first,
-        total=iterations,
-    )
-    for it in bar:
-        index = it % len(tiles)
-        tile = tiles[index]
-        rows, cols = tile.latent_window(margin)
-        points = coords if whole else grid[rows, cols].reshape(-1, 2)
-        points = points.detach().requires_grad_(use_tv and not analytic_tv)
-        out, latent = render(
-            points, (rows.stop - rows.start, cols.stop - cols.start), use_amp, analytic_tv
-        )
-        target = y if whole else y[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
-        data_loss = torch.mean((tiled(tile, latent) - target) ** 2)
-        if analytic_tv:
-            reg_loss = spatial_gradient_tv(*spatial_grads, pitch)
-        elif use_tv:
-            reg_loss = coordinate_tv(out, points, pitch)
-        elif use_fd_tv:
-            reg_loss = finite_difference_tv(latent)
-        elif penalty is not None:
-            reg_loss = penalty(latent)
-        else:
-            reg_loss = torch.zeros((), device=device)
-        loss = data_loss + weight * reg_loss
-        optimiser.zero_grad(set_to_none=True)
-        lr = optimiser.param_groups[0]["lr"]
-        if scaler is None:
-            loss.backward()
-            if fit_cfg["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
-            optimiser.step()
-        else:
-            scaler.scale(loss).backward()
-            if fit_cfg["grad_clip"] > 0:
-                scaler.unscale_(optimiser)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
-            scaler.step(optimiser)
-            scaler.update()
-        schedule.step()
-        if prior is not None:
-            prior.step()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{description}: loss became {loss.item()} at iteration {it}")
-        row = {
-            "iteration": it + 1,
-            "loss": loss.item(),
-            "data_loss": data_loss.item(),
-            "reg_loss": reg_loss.item(),
-            "psnr": math.nan,
-            "lr": lr,
-            "seconds": seconds_before + time.perf_counter() - start,
-        }
-        if x_true is not None:
-            th, tw = tile.shape
-            crop = latent.detach()[..., top : top + th, left : left + tw]
-            if whole:
-                row["psnr"] = psnr_torch(crop, x_true)
-            else:
-                truth = x_true[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
-                tile_sse[index] = torch.sum((crop.clamp(0, 1) - truth) ** 2).item()
-                mse = math.fsum(tile_sse) / x_true.numel()
-                row["psnr"] = math.inf if mse == 0 else -10.0 * math.log10(mse)
-            bar.set_postfix(psnr=f"{row['psnr']:.2f}", refresh=False)
-        trace.append(row)
-        due = checkpoint_every and ((it + 1) % checkpoint_every == 0 or it + 1 == iterations)
-        if checkpoint_path is not None and due:
-            save_checkpoint(
-                checkpoint_path,
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "fingerprint": fingerprint,
-                    "iteration": it + 1,
-                    "seconds": row["seconds"],
-                    "model": model.state_dict(),
-                    "prior": prior.state_dict() if prior is not None else None,
-                    "penalty": penalty.state_dict() if penalty is not None else None,
-                    "optimiser": optimiser.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "scaler": scaler.state_dict() if scaler is not None else None,
-                    "rng_cpu": torch.get_rng_state(),
-                    "rng_cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                    "trace": _trace_tensor(trace),
-                    "tile_sse": torch.tensor(tile_sse, dtype=torch.float64),
-                },
+    # A stop signal in this block checkpoints the iteration in progress and raises
+    # Preempted, after the bar (on stderr) is closed, so the caller's message has its line.
+    with (
+        checkpointer.stop_signals(),
+        tqdm(
+            range(first, iterations),
+            desc=description,
+            disable=not progress,
+            mininterval=1.0,
+            initial=first,
+            total=iterations,
+        ) as bar,
+    ):
+        for it in bar:
+            index = it % len(tiles)
+            tile = tiles[index]
+            rows, cols = tile.latent_window(margin)
+            points = coords if whole else grid[rows, cols].reshape(-1, 2)
+            points = points.detach().requires_grad_(use_tv and not analytic_tv)
+            out, latent = render(
+                points, (rows.stop - rows.start, cols.stop - cols.start), use_amp, analytic_tv
             )
-        if on_iteration is not None:
-            on_iteration(row)
-    bar.close()
+            target = y if whole else y[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
+            data_loss = torch.mean((tiled(tile, latent) - target) ** 2)
+            if analytic_tv:
+                reg_loss = spatial_gradient_tv(*spatial_grads, pitch)
+            elif use_tv:
+                reg_loss = coordinate_tv(out, points, pitch)
+            elif use_fd_tv:
+                reg_loss = finite_difference_tv(latent)
+            elif penalty is not None:
+                reg_loss = penalty(latent)
+            else:
+                reg_loss = torch.zeros((), device=device)
+            loss = data_loss + weight * reg_loss
+            optimiser.zero_grad(set_to_none=True)
+            lr = optimiser.param_groups[0]["lr"]
+            if scaler is None:
+                loss.backward()
+                if fit_cfg["grad_clip"] > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
+                optimiser.step()
+            else:
+                scaler.scale(loss).backward()
+                if fit_cfg["grad_clip"] > 0:
+                    scaler.unscale_(optimiser)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
+                scaler.step(optimiser)
+                scaler.update()
+            schedule.step()
+            if prior is not None:
+                prior.step()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{description}: loss became {loss.item()} at iteration {it}"
+                )
+            row = {
+                "iteration": it + 1,
+                "loss": loss.item(),
+                "data_loss": data_loss.item(),
+                "reg_loss": reg_loss.item(),
+                "psnr": math.nan,
+                "lr": lr,
+                "seconds": seconds_before + time.perf_counter() - start,
+            }
+            if x_true is not None:
+                th, tw = tile.shape
+                crop = latent.detach()[..., top : top + th, left : left + tw]
+                if whole:
+                    row["psnr"] = psnr_torch(crop, x_true)
+                else:
+                    truth = x_true[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
+                    tile_sse[index] = torch.sum((crop.clamp(0, 1) - truth) ** 2).item()
+                    mse = math.fsum(tile_sse) / x_true.numel()
+                    row["psnr"] = math.inf if mse == 0 else -10.0 * math.log10(mse)
+                bar.set_postfix(psnr=f"{row['psnr']:.2f}", refresh=False)
+            trace.append(row)
+            if checkpointer.due(it + 1, last=it + 1 == iterations):
+                checkpointer.save(
+                    it + 1,
+                    row["seconds"],
+                    {
+                        "model": model.state_dict(),
+                        "prior": prior.state_dict() if prior is not None else None,
+                        "penalty": penalty.state_dict() if penalty is not None else None,
+                        "optimiser": optimiser.state_dict(),
+                        "schedule": schedule.state_dict(),
+                        "scaler": scaler.state_dict() if scaler is not None else None,
+                        "rng_cpu": torch.get_rng_state(),
+                        "rng_cuda": (
+                            torch.cuda.get_rng_state_all() if device.type == "cuda" else None
+                        ),
+                        "trace": _trace_tensor(trace),
+                        "tile_sse": torch.tensor(tile_sse, dtype=torch.float64),
+                    },
+                )
+            if on_iteration is not None:
+                on_iteration(row)
     with torch.no_grad():
         if whole:
             _, latent = render(coords, (lat_h, lat_w), False)
