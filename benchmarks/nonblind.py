@@ -313,6 +313,28 @@ def print_table(rows: list[dict[str, Any]], title: str, aligned: bool) -> None:
         print(f"best INR ({best['method']}) - best baseline ({best_classical}): {gap:+.2f} dB")
 
 
+def print_category_table(rows: list[dict[str, Any]], aligned: bool) -> None:
+    """Mean PSNR (aligned where the protocol aligns) per category and method, and the mean
+    over all images; the blurry input in the first column."""
+    key = "psnr_aligned" if aligned else "psnr"
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    categories = list(dict.fromkeys(r["category"] for r in rows))
+    width = max(12, *(len(m) + 2 for m in methods))
+    print(f"\n{'PSNR dB' + (' (aligned)' if aligned else ''):<14}{'blurry':>{width}}", end="")
+    print("".join(f"{m:>{width}}" for m in methods))
+    for category in [*categories, "mean"]:
+        subset = [r for r in rows if category in ("mean", r["category"])]
+        images = {
+            (r["scene"], r["seed"]): r[key + "_blurry" if aligned else "psnr_blurry"]
+            for r in subset
+        }
+        line = f"{category:<14}{statistics.fmean(images.values()):>{width}.2f}"
+        for method in methods:
+            values = [r[key] for r in subset if r["method"] == method]
+            line += f"{statistics.fmean(values):>{width}.2f}" if values else f"{'':>{width}}"
+        print(line + f"   ({len(images)} images)")
+
+
 def check_same_data(rows: list[dict[str, Any]]) -> None:
     """Every method of an image got the same observation and was scored on the same pixels."""
     for key in ("observation_sha256", "reference_sha256"):
@@ -378,10 +400,7 @@ def main() -> None:
     )
     print_table(rows, title, aligned)
     if args.bench == "lai":
-        for category in lai.CATEGORIES:
-            subset = [r for r in rows if r["category"] == category]
-            if subset:
-                print_table(subset, f"lai, category {category}", aligned)
+        print_category_table(rows, aligned)
 
 
 _FLOATS = {
