@@ -21,8 +21,8 @@ from inrdeblur.fileio import read_json
 from inrdeblur.fit import run as fit_run
 from inrdeblur.fit.run import CHECKPOINT_NAME, run_fit, run_fits
 from inrdeblur.methods import inr as inr_method
-from inrdeblur.methods.base import MethodResult
-from inrdeblur.methods.inr.fit import CheckpointError, fit_nonblind
+from inrdeblur.methods.base import CheckpointError, MethodResult
+from inrdeblur.methods.inr.fit import fit_nonblind
 
 RECIPE = {
     "inr": {

@@ -60,14 +60,8 @@ from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.pwb import PWBBlur
 from inrdeblur.blur.uniform import UniformBlur, convolve
 from inrdeblur.inr import build_inr
-from inrdeblur.methods.base import (
-    TRACE_COLUMNS,
-    CheckpointError,  # noqa: F401 (importable from here, as it always was)
-    MethodResult,
-    psnr_torch,
-    resolve_device,
-)
-from inrdeblur.methods.checkpoint import CHECKPOINT_FORMAT, Checkpointer  # noqa: F401
+from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, psnr_torch, resolve_device
+from inrdeblur.methods.checkpoint import Checkpointer
 from inrdeblur.methods.inr.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
 from inrdeblur.methods.inr.regularisers import (
     coordinate_tv,
