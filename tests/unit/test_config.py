@@ -26,7 +26,7 @@ def problems_of(raw) -> list[str]:
 
 def test_repository_params_are_valid(repo_root):
     params = load_params(repo_root / "params.yaml")
-    assert params["experiment"]["methods"] == ["siren_tv"]
+    assert params["experiment"]["methods"] == ["siren_tv", "tikhonov"]
 
 
 def test_defaults_are_filled(params):
