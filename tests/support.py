@@ -27,3 +27,24 @@ def fit_regression(model, coords, target, optimiser, steps: int = 200) -> tuple[
     with torch.no_grad():
         end = torch.mean((model(coords) - target) ** 2).item()
     return start, end
+
+
+def tiny_siren_recipe(iterations: int) -> dict:
+    """A small SIREN + TV method recipe (16 x 1 hidden) for fits of a few seconds."""
+    return {
+        "inr": {
+            "type": "siren",
+            "hidden_features": 16,
+            "hidden_layers": 1,
+            "first_omega0": 30.0,
+            "omega0": 30.0,
+        },
+        "regulariser": {"type": "tv", "weight": 1e-3},
+        "fit": {
+            "iterations": iterations,
+            "lr": 2e-3,
+            "lr_min": 1e-5,
+            "grad_clip": 1.0,
+            "device": "cpu",
+        },
+    }

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support import tiny_siren_recipe
 
 from inrdeblur.blur.kernels import random_motion_kernel
 from inrdeblur.blur.synthesize import BlurredImage
@@ -24,23 +25,7 @@ from inrdeblur.methods import inr as inr_method
 from inrdeblur.methods.base import CheckpointError, MethodResult
 from inrdeblur.methods.inr.fit import fit_nonblind
 
-RECIPE = {
-    "inr": {
-        "type": "siren",
-        "hidden_features": 16,
-        "hidden_layers": 1,
-        "first_omega0": 30.0,
-        "omega0": 30.0,
-    },
-    "regulariser": {"type": "tv", "weight": 1e-3},
-    "fit": {
-        "iterations": 24,
-        "lr": 2e-3,
-        "lr_min": 1e-5,
-        "grad_clip": 1.0,
-        "device": "cpu",
-    },
-}
+RECIPE = tiny_siren_recipe(iterations=24)
 SIZE, KERNEL = 24, 5
 
 
