@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from inrdeblur import layout
-from inrdeblur.blur.synthesize import BlurredImage
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import write_json, write_npz
 from inrdeblur.metrics.evaluate import evaluate_fit, evaluate_set
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 
 METHOD, BLUR, DATASET = "m", "stored", "d"
 

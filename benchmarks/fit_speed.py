@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from inrdeblur.blur.synthesize import synthesize
 from inrdeblur.config import load_params
 from inrdeblur.data.demo import make_scene
+from inrdeblur.data.synthesize import synthesize
 from inrdeblur.methods.inr.fit import fit_nonblind
 
 

@@ -56,14 +56,15 @@ import numpy as np
 import torch
 
 from inrdeblur.blur.kernels import random_motion_kernel
-from inrdeblur.blur.synthesize import BlurredImage, synthesize
-from inrdeblur.config import load_params
+from inrdeblur.config import dataset_settings, load_params
 from inrdeblur.data import kodak, lai, levin
 from inrdeblur.data.prepare import fit_max_side, luma_scene, prepare_scene
-from inrdeblur.data.scene import Scene
+from inrdeblur.data.synthesize import synthesize
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.methods.classical import ClassicalMethod
 from inrdeblur.metrics.evaluate import make_reference, score_estimate
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 from inrdeblur.seeding import seed_from_string
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +134,7 @@ def bench_images(args: argparse.Namespace, params: dict[str, Any]) -> Iterator[I
     if args.max_side:
         data["max_side"] = args.max_side
     for scene_id in ids:
-        scene = prepare_scene(dataset, scene_id, data)
+        scene = prepare_scene(dataset, scene_id, dataset_settings(dataset, data))
         category = (
             lai.category_of(scene_id) if dataset == "lai" else f"kernel{levin.kernel_of(scene_id)}"
         )

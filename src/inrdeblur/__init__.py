@@ -1,17 +1,23 @@
 """inrdeblur: a reproducible benchmark of self-supervised deblurring with implicit neural
 representations.
 
-Subpackages follow the data flow of the pipeline:
+Subpackages follow the data flow of the pipeline; each imports only packages listed
+above it (``tests/test_import_graph.py`` checks that there is no cycle):
 
-- :mod:`inrdeblur.config`  validate ``params.yaml`` against its JSON schema
-- :mod:`inrdeblur.data`    dataset registry, readers, the embedded demo dataset, scene records
-- :mod:`inrdeblur.blur`    camera trajectories, motion kernels, convolution
+- :mod:`inrdeblur.blur`    blur operators (uniform, ICB, PWB), kernels, camera trajectories
+- :mod:`inrdeblur.records` the stage file formats: scene and blurred-image records
+- :mod:`inrdeblur.data`    dataset registry, download, readers, the embedded demo dataset,
+  the prepare and synthesize stages
+- :mod:`inrdeblur.config`  validate ``params.yaml`` against its JSON schema (and the
+  dataset registry)
 - :mod:`inrdeblur.inr`     implicit neural representations (SIREN, ...)
 - :mod:`inrdeblur.methods` deblurring methods: the interface, the registry of types
-  (INR fits, classical baselines)
+  (INR fits, classical baselines), checkpoints
 - :mod:`inrdeblur.fit`     the fit stage: a method on a blurred image, written to disk
-- :mod:`inrdeblur.metrics` PSNR, SSIM, LPIPS
-- :mod:`inrdeblur.report`  tables, figures and the HTML report
+- :mod:`inrdeblur.metrics` PSNR, SSIM, LPIPS, shift-aligned metrics, the evaluate stage
+  and the metrics tables
+- :mod:`inrdeblur.studies` experiments that are not fits (blur formation)
+- :mod:`inrdeblur.report`  figures and the HTML report
 - :mod:`inrdeblur.cli`     one command per pipeline stage
 
 The library never imports Snakemake or DVC.

@@ -73,16 +73,16 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    from inrdeblur.config import dataset_settings
     from inrdeblur.data.prepare import prepare_dataset
 
-    paths = prepare_dataset(
-        args.dataset, args.settings, args.out_dir, progress=not args.no_progress
-    )
+    settings = dataset_settings(args.dataset, args.settings)
+    paths = prepare_dataset(args.dataset, settings, args.out_dir, progress=not args.no_progress)
     log.info("wrote %d scene(s) to %s", len(paths), args.out_dir)
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
-    from inrdeblur.blur.synthesize import synthesize_folder
+    from inrdeblur.data.synthesize import synthesize_folder
 
     paths = synthesize_folder(
         args.scenes_dir, args.blur, args.settings, args.out_dir, progress=not args.no_progress
@@ -136,7 +136,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
     from inrdeblur.fileio import read_json
-    from inrdeblur.report.tables import write_tables
+    from inrdeblur.metrics.tables import write_tables
 
     records = []
     for path in args.records:
@@ -147,9 +147,9 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 def cmd_forward_model(args: argparse.Namespace) -> None:
     import torch
 
-    from inrdeblur.data.scene import Scene
     from inrdeblur.fileio import write_json
-    from inrdeblur.metrics.forward_models import evaluate_forward_model
+    from inrdeblur.records.scene import Scene
+    from inrdeblur.studies.blur_formation import evaluate_forward_model
 
     torch.set_num_threads(max(1, args.threads))
     record = evaluate_forward_model(Scene.load(args.scene), args.blur, args.settings)
@@ -160,7 +160,7 @@ def cmd_forward_model(args: argparse.Namespace) -> None:
 def cmd_forward_model_tables(args: argparse.Namespace) -> None:
     from inrdeblur.experiment import forward_model_records
     from inrdeblur.fileio import read_json
-    from inrdeblur.metrics.forward_models import write_forward_model_tables
+    from inrdeblur.studies.blur_formation import write_forward_model_tables
 
     records = [read_json(p) for p in forward_model_records(args.experiment)]
     write_forward_model_tables(records, args.records_csv, args.summary_csv)

@@ -9,11 +9,11 @@ stage          files
 =============  ====================================================================
 fetch          ``data/raw/<dataset>/`` (the dataset's own files) and its stamp
                ``data/raw/<dataset>/.fetched.json``, written last
-prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.data.scene`);
+prepare        ``data/scenes/<dataset>/<scene>.npz`` (see :mod:`inrdeblur.records.scene`);
                one job per dataset, whose output is that folder
 synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, C)
                float32, the data that rebuilds the operator (``kernel`` or the
-               geometry) and ``attrs`` (see :mod:`inrdeblur.blur.synthesize`); one
+               geometry) and ``attrs`` (see :mod:`inrdeblur.records.blurred`); one
                job per blur and dataset, whose output is that folder
 forward model  ``results/forward_models/<blur>/<dataset>/<scene>.json``, tables
                ``results/forward_models/records.csv`` and ``summary.csv``

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from inrdeblur import layout
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import write_npz
+from inrdeblur.records.scene import Scene
 
 CHROMIUM = Path("/usr/bin/chromium")
 APT_TIMEOUT_S = 900
@@ -133,7 +133,8 @@ def render_experiment(root: Path, **kwargs) -> tuple[Path, int]:
 
     Returns the report path and the number of summary rows.
     """
-    from inrdeblur.report import figures, html, tables
+    from inrdeblur.metrics import tables
+    from inrdeblur.report import figures, html
 
     metrics = tables.metrics_table(make_experiment(root, **kwargs))
     summary = tables.summary_table(metrics)

@@ -12,16 +12,17 @@ import torch
 from PIL import Image
 
 from inrdeblur.blur.kernels import random_motion_kernel
-from inrdeblur.blur.synthesize import BlurredImage, synthesize
 from inrdeblur.colour import rgb_to_y
 from inrdeblur.config import validate_params
 from inrdeblur.data.demo import make_scene
 from inrdeblur.data.prepare import luma_scene
-from inrdeblur.data.scene import Scene, SceneError
+from inrdeblur.data.synthesize import synthesize
 from inrdeblur.fileio import write_png
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.metrics.evaluate import make_reference, protocol_aligned, score_estimate
 from inrdeblur.metrics.perceptual import _check_pair
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene, SceneError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

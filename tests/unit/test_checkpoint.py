@@ -24,13 +24,13 @@ from support import tiny_siren_recipe
 
 from inrdeblur import layout
 from inrdeblur.blur.kernels import random_motion_kernel
-from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.blur.uniform import UniformBlur, convolve
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json
 from inrdeblur.methods.base import CheckpointError
 from inrdeblur.methods.checkpoint import CHECKPOINT_FORMAT, Checkpointer, Preempted
 from inrdeblur.methods.inr.fit import fit_nonblind
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -23,8 +23,8 @@ from scipy.spatial.transform import Rotation
 
 from inrdeblur.blur.trajectory import reference_pose_index
 from inrdeblur.data import realcmb, virtualcmb
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError
+from inrdeblur.records.scene import Scene
 
 # --------------------------------------------------------------------------- geometry helpers
 

@@ -17,8 +17,8 @@ from PIL import Image
 from support import LEVIN_DIR
 
 from inrdeblur.data import levin
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError
+from inrdeblur.records.scene import Scene
 
 LEVIN_ROOT = LEVIN_DIR
 # README: "sizes 19,17,15,27,13,21,23,23 px"; spec: bounds 17, 15, 13, 27, 11, 19, 21, 21.

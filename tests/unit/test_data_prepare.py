@@ -19,20 +19,29 @@ import test_data_readers
 from PIL import Image
 from test_data_cmb import DEPTH_MAX, FOCAL_MM, SENSOR_MM, STORED_K, write_realcmb, write_virtualcmb
 
-from inrdeblur.config import ParamsError
-from inrdeblur.data import demo, kodak, lai, levin, realcmb, registry, virtualcmb
+from inrdeblur.config import ParamsError, dataset_settings
+from inrdeblur.data import demo, kodak, lai, levin, prepare, realcmb, registry, virtualcmb
 from inrdeblur.data.prepare import (
     PrepareError,
     area_resize,
     fit_max_side,
     nearest_resize,
-    prepare_dataset,
-    prepare_scene,
     resample_kernel,
     scale_intrinsics,
     target_shape,
 )
-from inrdeblur.data.scene import Scene
+from inrdeblur.records.scene import Scene
+
+
+def prepare_scene(dataset: str, scene_id: str, settings: dict):
+    """:func:`prepare.prepare_scene` of settings validated as the ``prepare`` command does."""
+    return prepare.prepare_scene(dataset, scene_id, dataset_settings(dataset, settings))
+
+
+def prepare_dataset(dataset: str, settings: dict, out_dir: Path, progress: bool = True):
+    """:func:`prepare.prepare_dataset` of settings validated as the ``prepare`` command does."""
+    return prepare.prepare_dataset(dataset, dataset_settings(dataset, settings), out_dir, progress)
+
 
 # the reader tests' folder fixtures, reused as they are
 lai_tree = test_data_readers.lai_tree  # <tmp>/synthetic_dataset, 25 images x 4 kernels
@@ -256,7 +265,7 @@ def test_unknown_scene_id_is_a_value_error(dataset, scene_id, message, tmp_path)
 
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'.*levin, lai, kodak"):
-        prepare_scene("imagenet", "x", {})
+        prepare.prepare_scene("imagenet", "x", {})
 
 
 def test_index_beyond_the_local_copy_names_the_folder(virtual_root, real_root):
@@ -434,3 +443,22 @@ def test_realcmb_downscaled_by_two(tmp_path, monkeypatch):
     fx, fy, cx, cy = 1500.0, 1502.0, 958.5, 721.2
     expected = [[fy * s, 0, (1440 - cy) * s], [0, fx * s, cx * s], [0, 0, 1]]
     np.testing.assert_allclose(scene.intrinsics, expected, rtol=1e-12)
+
+
+def test_the_prepare_command_validates_the_section_and_names_the_key(tmp_path, capsys):
+    from inrdeblur.cli import main
+
+    bad = '{"size": 8, "scenez": "all"}'
+    assert (
+        main(["prepare", "--dataset", "demo", "--settings", bad, "--out-dir", str(tmp_path / "d")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "datasets.demo.scenez: unknown key" in err and "datasets.demo.size: 8" in err
+    assert not (tmp_path / "d").exists()
+    good = '{"size": 32, "scenes": ["coins"]}'
+    assert (
+        main(["prepare", "--dataset", "demo", "--settings", good, "--out-dir", str(tmp_path / "d")])
+        == 0
+    )
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["coins.npz"]

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from inrdeblur.data import kodak, lai, pairs
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError
+from inrdeblur.records.scene import Scene
 
 LAI_CATEGORIES = ["manmade", "natural", "people", "saturated", "text"]
 LAI_KERNEL_SIDES = {1: 31, 2: 51, 3: 55, 4: 75}  # the sizes the methods use (SelfDeblur)

@@ -19,7 +19,7 @@ from scipy import ndimage
 from skimage import color
 
 from inrdeblur.data import demo
-from inrdeblur.data.scene import Scene
+from inrdeblur.records.scene import Scene
 
 SIZE = 96
 LAYERED_IDS = [i for i in demo.SCENE_IDS if i != "motorcycle"]

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from inrdeblur import layout
-from inrdeblur.blur.synthesize import BlurredImage
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_json, write_json, write_npz
 from inrdeblur.metrics.evaluate import evaluate_fit, evaluate_set
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 
 #: seed -> constant added to the reference to make that seed's estimate
 OFFSETS = {0: 0.1, 1: 0.01}

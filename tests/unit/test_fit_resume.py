@@ -15,15 +15,15 @@ import torch
 from support import tiny_siren_recipe
 
 from inrdeblur.blur.kernels import random_motion_kernel
-from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.blur.uniform import UniformBlur, convolve
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json
 from inrdeblur.fit import run as fit_run
 from inrdeblur.fit.run import CHECKPOINT_NAME, run_fit, run_fits
 from inrdeblur.methods import inr as inr_method
 from inrdeblur.methods.base import CheckpointError, MethodResult
 from inrdeblur.methods.inr.fit import fit_nonblind
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 
 RECIPE = tiny_siren_recipe(iterations=24)
 SIZE, KERNEL = 24, 5

@@ -17,11 +17,12 @@ from PIL import Image
 from scipy.signal import convolve2d
 from support import LEVIN_DIR
 
-from inrdeblur.blur.synthesize import BlurredImage, synthesize
-from inrdeblur.config import ParamsError, validate_params
+from inrdeblur.config import ParamsError, dataset_settings, validate_params
 from inrdeblur.data.prepare import prepare_scene
+from inrdeblur.data.synthesize import synthesize
 from inrdeblur.fileio import write_json, write_npz
 from inrdeblur.metrics.evaluate import evaluate_fit
+from inrdeblur.records.blurred import BlurredImage
 
 SETTINGS = {"root": str(LEVIN_DIR), "scenes": "all", "verify": True}
 SYNTHETIC = {
@@ -40,7 +41,7 @@ STORED = {**SYNTHETIC, "boundary": "replicate", "observation": "scene"}
 def scene():
     if not (LEVIN_DIR / "SHA256SUMS").is_file():
         pytest.skip(f"the shared Levin dataset is not present at {LEVIN_DIR}")
-    return prepare_scene("levin", "im2_kernel4", SETTINGS)
+    return prepare_scene("levin", "im2_kernel4", dataset_settings("levin", SETTINGS))
 
 
 def _params(**changes) -> dict:

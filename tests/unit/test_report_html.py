@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from inrdeblur import layout
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, write_npz
-from inrdeblur.report import figures, html, tables
+from inrdeblur.metrics import tables
+from inrdeblur.records.scene import Scene
+from inrdeblur.report import figures, html
 
 SIZE = 16
 METHODS = ("hashgrid", "siren")
@@ -317,7 +318,7 @@ def test_method_without_the_grid_seed_gets_an_empty_cell(rendered: dict, tmp_pat
 
 
 def test_blur_formation_table(rendered: dict, tmp_path: Path) -> None:
-    from inrdeblur.metrics.forward_models import forward_model_tables
+    from inrdeblur.studies.blur_formation import forward_model_tables
 
     def record(blur: str, scene: str, psnr: float, ssim: float) -> dict:
         return {

@@ -15,14 +15,14 @@ from support import REPO
 
 from inrdeblur import layout
 from inrdeblur.blur.kernels import random_motion_kernel
-from inrdeblur.blur.synthesize import synthesize
 from inrdeblur.config import validate_params
 from inrdeblur.data.demo import make_scene
 from inrdeblur.data.prepare import luma_scene
-from inrdeblur.data.scene import Scene
+from inrdeblur.data.synthesize import synthesize
 from inrdeblur.fit.run import run_fits
 from inrdeblur.methods.base import observation_sha256
 from inrdeblur.metrics.evaluate import evaluate_set
+from inrdeblur.records.scene import Scene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

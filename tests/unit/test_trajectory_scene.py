@@ -12,7 +12,7 @@ from inrdeblur.blur.trajectory import (
     psf_offsets,
     reference_pose_index,
 )
-from inrdeblur.data.scene import Scene, SceneError
+from inrdeblur.records.scene import Scene, SceneError
 
 
 def test_hand_shake_is_seeded_and_relative_to_the_reference_pose():

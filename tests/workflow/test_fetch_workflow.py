@@ -20,7 +20,7 @@ from support import LEVIN_DIR
 from tiny_project import make_dvc_project, make_project, ran, run, tiny_params, write_params
 
 from inrdeblur.data import levin
-from inrdeblur.data.scene import Scene
+from inrdeblur.records.scene import Scene
 
 pytestmark = pytest.mark.workflow
 

@@ -138,7 +138,7 @@ def test_blur_formation_records_match_an_independent_psnr(finished_run):
 
     from inrdeblur.blur.icb import ICBBlur
     from inrdeblur.blur.pwb import PWBBlur
-    from inrdeblur.data.scene import Scene
+    from inrdeblur.records.scene import Scene
 
     p = finished_run
     records = pd.read_csv(p / "results/forward_models/records.csv", dtype={"scene": str})

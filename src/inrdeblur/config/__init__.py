@@ -2,10 +2,18 @@
 
 from inrdeblur.config.params import (
     ParamsError,
+    dataset_settings,
     load_params,
     schema,
     schema_keys,
     validate_params,
 )
 
-__all__ = ["ParamsError", "load_params", "schema", "schema_keys", "validate_params"]
+__all__ = [
+    "ParamsError",
+    "dataset_settings",
+    "load_params",
+    "schema",
+    "schema_keys",
+    "validate_params",
+]

@@ -73,7 +73,7 @@ from skimage import color, filters, transform
 
 from inrdeblur.blur.render import render_reprojection
 from inrdeblur.blur.trajectory import Trajectory, hand_shake
-from inrdeblur.data.scene import Scene
+from inrdeblur.records.scene import Scene
 from inrdeblur.seeding import seed_from_string
 
 DATASET = "demo"

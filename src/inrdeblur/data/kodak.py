@@ -29,8 +29,8 @@ from pathlib import Path
 
 from inrdeblur.data.checksums import CHECKSUM_FILE as CHECKSUM_FILE
 from inrdeblur.data.checksums import expected_files, verify_folder
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
+from inrdeblur.records.scene import Scene
 
 DATASET = "kodak"
 #: Every scene id: ``kodim01`` ... ``kodim24``.

@@ -59,8 +59,8 @@ import numpy as np
 from inrdeblur.blur.kernels import read_kernel
 from inrdeblur.data.checksums import CHECKSUM_FILE as CHECKSUM_FILE
 from inrdeblur.data.checksums import expected_files, verify_folder
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
+from inrdeblur.records.scene import Scene
 
 DATASET = "lai"
 CATEGORIES: tuple[str, ...] = ("manmade", "natural", "people", "saturated", "text")

@@ -63,8 +63,8 @@ import numpy as np
 
 from inrdeblur.blur.kernels import read_kernel
 from inrdeblur.data import checksums
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
+from inrdeblur.records.scene import Scene
 
 DATASET = "levin"
 IMAGE_IDS: tuple[str, ...] = ("im1", "im2", "im3", "im4")

@@ -43,8 +43,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from inrdeblur.data.checksums import raise_problems
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image
+from inrdeblur.records.scene import Scene
 
 DATASET = "gopro"
 SHARP_FOLDER = "sharp"

@@ -1,12 +1,13 @@
 """The prepare stage: dataset scenes as normalised scene records.
 
 :func:`prepare_dataset` prepares every scene of a dataset that the experiment selects (one
-job per dataset). :func:`prepare_scene` validates the dataset's ``datasets.<name>``
-settings (filling the schema's defaults), checks the scene id against the registry's
-manifest and dispatches to the dataset's reader. Readers of downloaded datasets read
-``<root>/<registry root>`` (:func:`inrdeblur.data.registry.reader_root`) and, where the
-reader has a ``verify()`` and ``verify`` is set, check the folder first. Every error names
-the dataset and the scene id as well as the file the reader names.
+job per dataset). :func:`prepare_scene` takes the dataset's validated ``datasets.<name>``
+settings (the ``prepare`` command validates them and fills the schema's defaults), checks
+the scene id against the registry's manifest and dispatches to the dataset's reader.
+Readers of downloaded datasets read ``<root>/<registry root>``
+(:func:`inrdeblur.data.registry.reader_root`) and, where the reader has a ``verify()`` and
+``verify`` is set, check the folder first. Every error names the dataset and the scene id
+as well as the file the reader names.
 
 **Indexed manifests.** VirtualCMB and RealCMB scenes are listed by index (``000`` ...
 ``982``, ``00`` ... ``57``), because their real names are file names that only the data
@@ -61,8 +62,8 @@ from tqdm import tqdm
 
 from inrdeblur.colour import rgb_to_y
 from inrdeblur.data import registry
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError
+from inrdeblur.records.scene import Scene
 
 #: Datasets whose manifest ids are indices into the reader's ``list_ids(root)``.
 INDEXED_DATASETS: tuple[str, ...] = ("virtualcmb", "realcmb")
@@ -85,24 +86,18 @@ class PrepareError(InputFileError):
 def prepare_scene(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scene:
     """The scene record of ``dataset``/``scene_id`` under its ``datasets.<name>`` settings.
 
-    ``settings`` is validated on its own and default-filled
-    (:func:`inrdeblur.config.params.dataset_settings`), then the scene is read and, with
-    ``max_side``, downscaled (:func:`fit_max_side`).
+    ``settings`` is the validated, default-filled section
+    (:func:`inrdeblur.config.dataset_settings` makes it from what a user wrote; the
+    ``prepare`` command does). The scene is read and, with ``channels: y``, reduced to its
+    luma and, with ``max_side``, downscaled (:func:`fit_max_side`).
 
     Raises:
         ValueError: an unknown dataset, or a scene id not in the dataset's manifest.
-        inrdeblur.config.ParamsError: invalid settings, naming the key.
         PrepareError: a missing dataset folder, an index beyond the local copy, or any
             problem the reader reports (a file, a trajectory), prefixed with the dataset
             and the scene id.
     """
-    from inrdeblur.config.params import dataset_settings
-
-    if dataset not in registry.DATASETS:
-        raise ValueError(
-            f"prepare: unknown dataset {dataset!r} (known: {', '.join(registry.DATASETS)})"
-        )
-    settings = dataset_settings(dataset, settings)
+    _check_dataset(dataset)
     _check_scene_id(dataset, scene_id)
     try:
         scene = _read(dataset, scene_id, settings)
@@ -142,15 +137,10 @@ def prepare_dataset(
     ``out_dir/<scene>.npz`` (each written atomically); the paths.
 
     One prepare job per dataset: reading a scene takes far less than starting a process,
-    and a settings change reprepares every scene of the dataset anyway.
+    and a settings change reprepares every scene of the dataset anyway. ``settings``: the
+    validated section, as for :func:`prepare_scene`.
     """
-    from inrdeblur.config.params import dataset_settings
-
-    if dataset not in registry.DATASETS:
-        raise ValueError(
-            f"prepare: unknown dataset {dataset!r} (known: {', '.join(registry.DATASETS)})"
-        )
-    settings = dataset_settings(dataset, settings)
+    _check_dataset(dataset)
     scene_ids = registry.scene_ids(dataset, settings)
     for scene_id in scene_ids:  # every id first, before any file is written
         _check_scene_id(dataset, scene_id)
@@ -160,6 +150,13 @@ def prepare_dataset(
         prepare_scene(dataset, scene_id, settings).save(path)
         paths.append(path)
     return paths
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in registry.DATASETS:
+        raise ValueError(
+            f"prepare: unknown dataset {dataset!r} (known: {', '.join(registry.DATASETS)})"
+        )
 
 
 def _check_scene_id(dataset: str, scene_id: str) -> None:

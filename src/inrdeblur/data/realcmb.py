@@ -72,7 +72,6 @@ from typing import Any
 import numpy as np
 
 from inrdeblur.blur.trajectory import Trajectory, reference_pose_index
-from inrdeblur.data.scene import Scene
 from inrdeblur.data.virtualcmb import (
     CITATION,
     check_depth,
@@ -85,6 +84,7 @@ from inrdeblur.data.virtualcmb import (
     reference_angles_deg,
 )
 from inrdeblur.fileio import InputFileError, read_npz
+from inrdeblur.records.scene import Scene
 
 DATASET = "realcmb"
 #: (H, W) of ARKit's colour stream, the frame the stored intrinsics are calibrated for.

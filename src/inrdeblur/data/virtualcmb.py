@@ -67,8 +67,8 @@ from typing import Any
 import numpy as np
 
 from inrdeblur.blur.trajectory import Trajectory, TrajectoryError, reference_pose_index
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_image, read_json
+from inrdeblur.records.scene import Scene
 
 DATASET = "virtualcmb"
 #: Tags in the order the reference tests them against the file name (``*<Tag>_*``).

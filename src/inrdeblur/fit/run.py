@@ -62,13 +62,13 @@ from typing import Any
 import numpy as np
 
 from inrdeblur import layout
-from inrdeblur.blur.synthesize import BlurredImage
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.methods.base import TRACE_COLUMNS, CheckpointError
 from inrdeblur.methods.checkpoint import Preempted
 from inrdeblur.provenance import package_versions
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 from inrdeblur.seeding import seed_from_string
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ gray scene is compared on its one channel, a colour one on MATLAB's Y channel.
 One evaluate job (:func:`evaluate_set`) covers one method on one blur of one dataset, every
 scene and seed, and writes ``results/metrics/<method>/<blur>/<dataset>.json``: a list of
 records (:func:`score_fit`) with the keys of the input contract in
-:mod:`inrdeblur.report.tables`. The image's side of a record (the sharp reference, the
+:mod:`inrdeblur.metrics.tables`. The image's side of a record (the sharp reference, the
 blurry input's scores) is computed once per scene (:func:`load_reference`) and shared by
 its seeds.
 """
@@ -27,13 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from inrdeblur import layout
-from inrdeblur.blur.synthesize import BlurredImage
 from inrdeblur.colour import rgb_to_y
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import InputFileError, read_json, read_npz, write_json
 from inrdeblur.methods.base import observation_sha256
 from inrdeblur.metrics.aligned import aligned_metrics
 from inrdeblur.metrics.fidelity import psnr, ssim
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 
 if TYPE_CHECKING:
     from inrdeblur.metrics.perceptual import LPIPS

@@ -1,6 +1,7 @@
-"""The report stage: tables (pandas), figures (seaborn) and one self-contained HTML file.
+"""The report stage: figures (seaborn) and one self-contained HTML file, from the metrics
+tables of :mod:`inrdeblur.metrics.tables` and the blur-formation tables of
+:mod:`inrdeblur.studies.blur_formation`.
 
-- :mod:`inrdeblur.report.tables`   per-fit metrics, summary, DVC metrics JSON
 - :mod:`inrdeblur.report.figures`  PSNR vs time, PSNR per scene, PSNR gain (PNG)
 - :mod:`inrdeblur.report.html`     visual grid and the HTML report
 

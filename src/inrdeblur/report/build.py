@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from inrdeblur.metrics.forward_models import read_forward_model_table
+from inrdeblur.metrics.tables import read_table
 from inrdeblur.report.figures import write_figures
 from inrdeblur.report.html import (
     build_grid,
@@ -14,7 +14,7 @@ from inrdeblur.report.html import (
     observation_rows,
     render_report,
 )
-from inrdeblur.report.tables import read_table
+from inrdeblur.studies.blur_formation import read_forward_model_table
 
 
 def build_report(

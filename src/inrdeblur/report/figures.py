@@ -1,6 +1,6 @@
 """Report figures (seaborn on matplotlib's Agg renderer), written as PNG.
 
-Every figure takes the long metrics table of :func:`inrdeblur.report.tables.metrics_table`
+Every figure takes the long metrics table of :func:`inrdeblur.metrics.tables.metrics_table`
 and has one panel per (dataset, blur). Figures are built on a bare
 :class:`matplotlib.figure.Figure` (no pyplot, no global style or backend change) and saved
 without a ``Software`` tag and without random jitter, so the same table gives the same
@@ -31,7 +31,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from inrdeblur import layout
 from inrdeblur.fileio import atomic_path
-from inrdeblur.report.tables import BLURRY_METHOD, METRIC_COLUMNS
+from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS
 
 __all__ = [
     "FIGURES",

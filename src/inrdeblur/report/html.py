@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur import layout
-from inrdeblur.data.scene import observed_part
 from inrdeblur.fileio import InputFileError, encode_png, read_npz, write_text
+from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLUMNS
 from inrdeblur.provenance import package_versions
+from inrdeblur.records.scene import observed_part
 from inrdeblur.report.figures import FIGURE_CAPTIONS
-from inrdeblur.report.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLUMNS
 
 __all__ = [
     "ERROR_MAP_VMAX",
@@ -485,7 +485,7 @@ def render_report(
         params: the experiment parameters, shown as YAML.
         provenance: ``date``, ``git_commit``, ``git_dirty``, ``versions`` (module doc).
         forward_models: summary of the blur-formation experiment
-            (:func:`inrdeblur.metrics.forward_models.forward_model_tables`), or None.
+            (:func:`inrdeblur.studies.blur_formation.forward_model_tables`), or None.
         observations: :func:`observation_rows` of the experiment, for the protocol.
     """
     summary_rows, lpips_reasons = _summary_rows(summary)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from inrdeblur import layout
-from inrdeblur.report import tables
+from inrdeblur.metrics import tables
 
 
 def rec(method: str, scene: str, seed: int, psnr: float, psnr_blurry: float, **kw) -> dict:

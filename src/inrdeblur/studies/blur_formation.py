@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 
 from inrdeblur.blur.factory import build_operator
-from inrdeblur.data.scene import Scene
 from inrdeblur.fileio import write_text
 from inrdeblur.metrics.fidelity import psnr, ssim
-from inrdeblur.report.tables import mean_std, read_table, to_csv
+from inrdeblur.metrics.tables import mean_std, read_table, to_csv
+from inrdeblur.records.scene import Scene
 
 RECORD_COLUMNS = (
     "dataset", "blur", "model", "scene", "height", "width", "psnr", "ssim", "build_time_s",

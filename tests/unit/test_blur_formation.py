@@ -12,8 +12,8 @@ import torch
 from inrdeblur.blur.kernels import trajectory_kernel
 from inrdeblur.blur.trajectory import Trajectory
 from inrdeblur.blur.uniform import UniformBlur
-from inrdeblur.data.scene import Scene
-from inrdeblur.metrics.forward_models import (
+from inrdeblur.records.scene import Scene
+from inrdeblur.studies.blur_formation import (
     RECORD_COLUMNS,
     evaluate_forward_model,
     forward_model_tables,

@@ -11,11 +11,12 @@ from scipy import ndimage
 from support import LEVIN_DIR
 
 from inrdeblur.blur import kernels
-from inrdeblur.blur.synthesize import BlurredImage, synthesize, synthesize_folder
 from inrdeblur.config import validate_params
 from inrdeblur.data.demo import make_scene
-from inrdeblur.data.scene import Scene
+from inrdeblur.data.synthesize import synthesize, synthesize_folder
 from inrdeblur.fileio import InputFileError
+from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.scene import Scene
 
 LEVIN_KERNELS = LEVIN_DIR / "gt_kernels"
 
