@@ -8,14 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from blur_operators import OPERATOR_NAMES, make_operator
 from scipy import ndimage
 
-from inrdeblur.blur.icb import ICBBlur
 from inrdeblur.blur.kernels import random_motion_kernel
-from inrdeblur.blur.operator import BlurOperator
-from inrdeblur.blur.pwb import PWBBlur
-from inrdeblur.blur.trajectory import hand_shake
-from inrdeblur.blur.uniform import UniformBlur, convolve
+from inrdeblur.blur.uniform import UniformBlur
 from inrdeblur.inr import Siren, build_inr
 from inrdeblur.methods.inr import fit as inr_fit
 from inrdeblur.methods.inr.fit import (
@@ -175,43 +172,7 @@ def test_split_tiles_are_exact_where_the_tile_divides_the_image():
     assert split_tiles((48, 64), 64) == split_tiles((48, 64), 0)
 
 
-class ShadedBlur(BlurOperator):
-    """A shift-variant operator the tiling knows nothing about: a blur times a ramp."""
-
-    model = "shaded"
-
-    def __init__(self, kernel: np.ndarray, image_shape: tuple[int, int]):
-        kernel = torch.as_tensor(kernel)
-        kh, kw = kernel.shape
-        super().__init__(image_shape, (kh - 1 - kh // 2, kh // 2, kw - 1 - kw // 2, kw // 2))
-        self.register_buffer("kernel", kernel)
-        self.register_buffer("shade", torch.linspace(0.5, 1.5, image_shape[0] * image_shape[1]))
-
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        self.check_latent(latent)
-        shade = self.shade.to(latent.dtype).reshape(self.image_shape)
-        return convolve(latent, self.kernel.to(latent.dtype), "valid") * shade
-
-
-def make_operator(name: str) -> BlurOperator:
-    """A 26 x 34 operator of each kind; the uniform kernel is 5 x 8 (unequal margins)."""
-    shape = (26, 34)
-    depth = np.full(shape, 3.0)
-    depth[:, 17:] = 1.0
-    depth[15:, 5:12] = 1.7
-    if name == "icb":
-        trajectory = hand_shake(3, n_poses=24, translation_std_m=5e-3, rotation_std_deg=0.2)
-        return ICBBlur.from_scene(depth, trajectory, (300.0, 280.0), tile=9)
-    if name == "pwb":
-        trajectory = hand_shake(3, n_poses=12, translation_std_m=0.015, rotation_std_deg=0.5)
-        k = np.array([[60.0, 0.0, 16.3], [0.0, 55.0, 12.6], [0.0, 0.0, 1.0]])
-        return PWBBlur.from_scene(depth, trajectory, k, chunk_rows=3)
-    kernel = np.random.default_rng(1).random((5, 8))
-    kernel /= kernel.sum()
-    return UniformBlur(kernel, shape) if name == "uniform" else ShadedBlur(kernel, shape)
-
-
-@pytest.mark.parametrize("name", ["uniform", "icb", "pwb", "shaded"])
+@pytest.mark.parametrize("name", OPERATOR_NAMES)
 @pytest.mark.parametrize("tile", [4, 13, 17, 0])
 def test_tiled_operator_equals_the_full_operator_cropped(name, tile):
     op = make_operator(name).double()

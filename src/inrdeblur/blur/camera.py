@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -55,3 +57,15 @@ def validate_intrinsics(intrinsics: np.ndarray | torch.Tensor) -> np.ndarray:
             f"got {k.tolist()}"
         )
     return k
+
+
+def scene_geometry(
+    operator: type, image_shape: tuple[int, int], inputs: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The checked ``depth`` (H, W) and ``intrinsics`` (3, 3) of a depth-aware blur
+    model's scene inputs; the depth must have the blurry image's size."""
+    try:
+        depth = validate_depth(inputs["depth"], image_shape)
+    except ValueError as err:
+        raise ValueError(f"{operator.model} blur: {err}") from err
+    return depth, validate_intrinsics(inputs["intrinsics"])

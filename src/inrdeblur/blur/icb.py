@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from scipy.signal.windows import gaussian
 
-from inrdeblur.blur.camera import validate_depth
+from inrdeblur.blur.camera import scene_geometry, validate_depth
 from inrdeblur.blur.kernels import psf_histogram, validate_kernel
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.trajectory import Trajectory, psf_offsets
@@ -359,6 +359,7 @@ class ICBBlur(BlurOperator):
     """
 
     model = "icb"
+    scene_inputs = ("depth", "trajectory", "intrinsics")
 
     def __init__(
         self,
@@ -463,6 +464,39 @@ class ICBBlur(BlurOperator):
         kernels_t = torch.as_tensor(kernels, device=depth_t.device)
         mattes = alpha_mattes(masks, kernels_t, sigma)
         return cls(kernels_t, mattes, bins, z, method=method, tile=tile, layer_chunk=layer_chunk)
+
+    @classmethod
+    def from_recipe(
+        cls, settings: dict[str, Any], image_shape: tuple[int, int], **inputs: Any
+    ) -> ICBBlur:
+        """The blur of a ``model: icb`` recipe (``blur_diff``, ``matte_sigma``,
+        ``max_layers``) from the scene's ``depth``, ``trajectory`` and ``intrinsics``."""
+        depth, intrinsics = scene_geometry(cls, image_shape, inputs)
+        return cls.from_scene(
+            depth,
+            inputs["trajectory"],
+            focal_px=(float(intrinsics[0, 0]), float(intrinsics[1, 1])),
+            blur_diff=settings["blur_diff"],
+            sigma=settings["matte_sigma"],
+            max_layers=settings["max_layers"],
+        )
+
+    def crop(self, row0: int, row1: int, col0: int, col1: int) -> BlurOperator:
+        """The same layer kernels with the tile's mattes, for a tile of at least S x S px
+        (smaller ones are embedded, :meth:`BlurOperator.crop`)."""
+        if self.is_whole_image(row0, row1, col0, col1):
+            return self
+        if min(row1 - row0, col1 - col0) < self.support:
+            return super().crop(row0, row1, col0, col1)
+        return ICBBlur(
+            self.kernels,
+            self.mattes[:, row0:row1, col0:col1],
+            self.depth_bins.cpu().numpy(),
+            self.layer_depths.cpu().numpy(),
+            method=self.method,
+            tile=self.tile,
+            layer_chunk=self.layer_chunk,
+        )
 
     # -- geometry ---------------------------------------------------------------------
 
@@ -602,3 +636,7 @@ class ICBBlur(BlurOperator):
             "method": self.method,
             "tile": self.tile,
         }
+
+
+#: the operator class of this blur model (:mod:`inrdeblur.blur.models`)
+OPERATOR = ICBBlur

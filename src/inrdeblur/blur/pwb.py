@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inrdeblur.blur.camera import validate_depth, validate_intrinsics
+from inrdeblur.blur.camera import scene_geometry, validate_depth, validate_intrinsics
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.trajectory import Trajectory, round_half_up
 
@@ -156,6 +156,7 @@ class PWBBlur(BlurOperator):
     """
 
     model = "pwb"
+    scene_inputs = ("depth", "trajectory", "intrinsics")
 
     def __init__(
         self,
@@ -216,6 +217,29 @@ class PWBBlur(BlurOperator):
             support=support,
             chunk_rows=chunk_rows,
             chunk_mb=chunk_mb,
+        )
+
+    @classmethod
+    def from_recipe(
+        cls, settings: dict[str, Any], image_shape: tuple[int, int], **inputs: Any
+    ) -> PWBBlur:
+        """The blur of a ``model: pwb`` recipe from the scene's ``depth``, ``trajectory``
+        and ``intrinsics``."""
+        depth, intrinsics = scene_geometry(cls, image_shape, inputs)
+        return cls.from_scene(depth, inputs["trajectory"], intrinsics)
+
+    def crop(self, row0: int, row1: int, col0: int, col1: int) -> BlurOperator:
+        """The tile's per-pixel offsets, for a tile of at least S x S px (smaller ones are
+        embedded, :meth:`BlurOperator.crop`)."""
+        if self.is_whole_image(row0, row1, col0, col1):
+            return self
+        if min(row1 - row0, col1 - col0) < self.support:
+            return super().crop(row0, row1, col0, col1)
+        return PWBBlur(
+            self.offsets(row0, row1)[:, :, col0:col1],
+            support=self.support,
+            chunk_rows=self.chunk_rows,
+            chunk_mb=self.chunk_mb,
         )
 
     @property
@@ -356,3 +380,7 @@ class PWBBlur(BlurOperator):
             "chunk_rows": self.chunk_rows,
             "chunk_mb": self.chunk_mb,
         }
+
+
+#: the operator class of this blur model (:mod:`inrdeblur.blur.models`)
+OPERATOR = PWBBlur

@@ -169,9 +169,21 @@ class UniformBlur(BlurOperator):
     to rounding), 'auto' (the default) by FFT in float64 only, where ``conv2d`` has no fast
     path on the CPU (0.45 s against 0.05 s in float32 for a 27 px kernel on a 281 px
     latent, forward and adjoint), and directly otherwise, so float32 fits are unchanged.
+
+    The stored ``kernel`` is the default; :meth:`forward` and :meth:`adjoint` take another
+    of the same size per call (``kernel=``, a tensor, differentiable), which is how a blind
+    method estimates it.
+
+    >>> op = UniformBlur(np.full((3, 3), 1 / 9), (4, 5))
+    >>> op.latent_shape, op.receptive_field
+    ((6, 7), (1, 1, 1, 1))
+    >>> op(torch.ones(1, 1, 6, 7)).shape
+    torch.Size([1, 1, 4, 5])
     """
 
     model = "uniform"
+    call_parameters = ("kernel",)
+    scene_inputs = ("kernel",)
 
     def __init__(
         self,
@@ -181,29 +193,66 @@ class UniformBlur(BlurOperator):
     ):
         if method not in UNIFORM_METHODS:
             raise ValueError(f"method: must be one of {UNIFORM_METHODS}, got {method!r}")
-        kernel = torch.as_tensor(validate_kernel(np.asarray(kernel)))
+        if isinstance(kernel, torch.Tensor):
+            validate_kernel(kernel.detach().cpu().numpy())
+            kernel = kernel.detach().clone()
+        else:
+            kernel = torch.as_tensor(validate_kernel(np.asarray(kernel)))
         super().__init__(image_shape, kernel_padding(tuple(kernel.shape)))
         self.register_buffer("kernel", kernel)
         self.method = method
 
+    @classmethod
+    def from_recipe(
+        cls, settings: dict[str, Any], image_shape: tuple[int, int], **inputs: Any
+    ) -> UniformBlur:
+        """The blur of a ``model: uniform`` recipe with the scene's or a drawn ``kernel``."""
+        if inputs.get("kernel") is None:
+            raise ValueError("uniform blur: a kernel is required")
+        return cls(inputs["kernel"], image_shape)
+
     def _fft(self, dtype: torch.dtype) -> bool:
         return self.method == "fft" or (self.method == "auto" and dtype == torch.float64)
 
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        self.check_latent(latent)
-        kernel = self.kernel.to(latent.dtype)
-        if self._fft(latent.dtype):
-            return fft_valid_convolution(latent, kernel)
-        return convolve(latent, kernel, "valid")
+    def _kernel(self, kernel: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """The per-call ``kernel`` (checked: same size as the stored one) or the stored one,
+        in the dtype and on the device of ``like``."""
+        if kernel is None:
+            return self.kernel.to(like.dtype)
+        if not isinstance(kernel, torch.Tensor) or tuple(kernel.shape) != tuple(self.kernel.shape):
+            got = tuple(kernel.shape) if isinstance(kernel, torch.Tensor) else type(kernel).__name__
+            raise ValueError(
+                f"UniformBlur: the kernel must be a {tuple(self.kernel.shape)} tensor, the size "
+                f"that fixes the margin, got {got}"
+            )
+        return kernel.to(dtype=like.dtype, device=like.device)
 
-    def adjoint(self, blurry: torch.Tensor) -> torch.Tensor:
+    def forward(self, latent: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_latent(latent)
+        k = self._kernel(kernel, latent)
+        if self._fft(latent.dtype):
+            return fft_valid_convolution(latent, k)
+        return convolve(latent, k, "valid")
+
+    def adjoint(self, blurry: torch.Tensor, kernel: torch.Tensor | None = None) -> torch.Tensor:
         """Correlation with the kernel, 'full': (B, C, H, W) -> latent shape."""
+        k = self._kernel(kernel, blurry)
         if self._fft(blurry.dtype):
-            return fft_full_correlation(blurry, self.kernel.to(blurry.dtype))
+            return fft_full_correlation(blurry, k)
         b, c, h, w = blurry.shape
-        weight = torch.flip(self.kernel, dims=(0, 1)).to(blurry.dtype)[None, None]
+        weight = torch.flip(k, dims=(0, 1))[None, None]
         out = F.conv_transpose2d(blurry.reshape(b * c, 1, h, w), weight)
         return out.reshape(b, c, out.shape[-2], out.shape[-1])
 
+    def crop(self, row0: int, row1: int, col0: int, col1: int) -> BlurOperator:
+        """The same kernel on the tile: a 'valid' convolution of its latent window."""
+        if self.is_whole_image(row0, row1, col0, col1):
+            return self
+        return UniformBlur(self.kernel, (row1 - row0, col1 - col0), self.method)
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "kernel_shape": list(self.kernel.shape)}
+
+
+#: the operator class of this blur model (:mod:`inrdeblur.blur.models`)
+OPERATOR = UniformBlur

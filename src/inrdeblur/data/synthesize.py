@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from inrdeblur.blur import kernels
-from inrdeblur.blur.factory import build_operator
+from inrdeblur.blur.models import build_operator, operator_class
 from inrdeblur.blur.trajectory import Trajectory, hand_shake
 from inrdeblur.records.blurred import BlurredImage
 from inrdeblur.records.scene import Scene, SceneError, observed_part
@@ -90,29 +90,30 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
     facts: dict[str, Any] = {}
     record: dict[str, Any] = {}
     start = time.perf_counter()
-    if model == "uniform":
-        kernel, kernel_facts = make_kernel(settings, seed_from_string("kernel", *base), scene)
-        facts.update(kernel_facts)
-        record["kernel"] = kernel
-    else:
-        if scene.depth is None or scene.intrinsics is None:
-            raise ValueError(
-                f"blurs.{blur_name}.model: {model!r} needs depth and intrinsics, which scene "
-                f"{scene.dataset}/{scene.id} does not have"
-            )
-        trajectory_seed = seed_from_string("trajectory", *base)
-        if settings["trajectory"]["source"] == "hand_shake":
-            facts["trajectory_seed"] = trajectory_seed
-        record.update(
-            depth=scene.depth,
-            trajectory=blur_trajectory(scene, blur_name, settings, trajectory_seed),
-            intrinsics=scene.intrinsics,
+    inputs = operator_class(model).scene_inputs
+    geometry = [name for name in ("depth", "intrinsics") if name in inputs]
+    if any(getattr(scene, name) is None for name in geometry):
+        raise ValueError(
+            f"blurs.{blur_name}.model: {model!r} needs {' and '.join(geometry)}, which scene "
+            f"{scene.dataset}/{scene.id} does not have"
         )
+    for name in inputs:
+        if name == "kernel":
+            kernel, kernel_facts = make_kernel(settings, seed_from_string("kernel", *base), scene)
+            facts.update(kernel_facts)
+            record["kernel"] = kernel
+        elif name == "trajectory":
+            trajectory_seed = seed_from_string("trajectory", *base)
+            if settings["trajectory"]["source"] == "hand_shake":
+                facts["trajectory_seed"] = trajectory_seed
+            record["trajectory"] = blur_trajectory(scene, blur_name, settings, trajectory_seed)
+        else:
+            record[name] = getattr(scene, name)
     where = f"blurs.{blur_name} on {scene.dataset}/{scene.id}"
     valid = settings["boundary"] == "valid"
     shape = scene.shape
     if valid:
-        if model != "uniform":
+        if "kernel" not in inputs:
             raise ValueError(f"{where}: boundary 'valid' applies to uniform blurs only")
         k_h, k_w = record["kernel"].shape
         shape = (scene.shape[0] - k_h + 1, scene.shape[1] - k_w + 1)

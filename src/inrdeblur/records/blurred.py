@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from inrdeblur.blur import kernels
-from inrdeblur.blur.factory import build_operator
+from inrdeblur.blur.models import build_operator, operator_class
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.trajectory import Trajectory
 from inrdeblur.fileio import InputFileError, read_npz, write_npz
@@ -101,7 +101,12 @@ class BlurredImage:
             raise InputFileError(f"{path}: 'blurry' must be a finite (H, W, C) image")
         attrs = json.loads(str(data["attrs"]))
         model = attrs.get("settings", {}).get("model")
-        needed = ("kernel",) if model == "uniform" else ("depth", "poses", "intrinsics")
+        try:
+            inputs = operator_class(model).scene_inputs
+        except ValueError as err:
+            raise InputFileError(f"{path}: attrs.settings.{err}") from err
+        # A trajectory is stored as the scene record's arrays, 'poses' first.
+        needed = ["poses" if name == "trajectory" else name for name in inputs]
         for key in needed:
             if key not in data:
                 raise InputFileError(f"{path}: missing array '{key}' of a {model!r} blur")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from inrdeblur.blur.factory import build_operator
+from inrdeblur.blur.models import build_operator
 from inrdeblur.fileio import write_text
 from inrdeblur.metrics.fidelity import psnr, ssim
 from inrdeblur.metrics.tables import mean_std, read_table, to_csv

@@ -52,13 +52,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from inrdeblur.blur.icb import ICBBlur
 from inrdeblur.blur.operator import BlurOperator
-from inrdeblur.blur.pwb import PWBBlur
-from inrdeblur.blur.uniform import UniformBlur, convolve
 from inrdeblur.inr import build_inr
 from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, psnr_torch, resolve_device
 from inrdeblur.methods.checkpoint import Checkpointer
@@ -155,68 +151,25 @@ class TiledOperator:
 
     ``tiled(tile, window)`` maps the latent ``window`` of ``tile`` (B, C, h + top + bottom,
     w + left + right), ``h, w = tile.shape``, to the (B, C, h, w) blurry tile, exactly
-    ``operator(latent)[..., tile rows, tile cols]`` for the full latent. Per operator:
-
-    - the whole image: the operator itself;
-    - an operator with a ``crop(row0, row1, col0, col1)`` method: the operator it returns
-      (the interface the blur models may provide; it takes precedence);
-    - :class:`UniformBlur`: the 'valid' convolution of the window;
-    - :class:`ICBBlur` / :class:`PWBBlur` with a tile of at least S x S px: an operator of
-      the same model on the tile, built from the cropped mattes / per-pixel offsets
-      (cached per tile: together one more copy of the mattes or offsets);
-    - anything else (or a tile smaller than S): the window zero-padded to the full latent,
-      blurred by the full operator and cropped. Exact for any operator, because output
-      pixels read only their own window, but it costs a full-image blur per step.
+    ``operator(latent)[..., tile rows, tile cols]`` for the full latent. The map is the
+    operator's own :meth:`~inrdeblur.blur.operator.BlurOperator.crop` of the tile, built
+    once per tile: the same kernel for a uniform blur, the tile's mattes or offsets for ICB
+    and PWB on tiles of at least S x S px (together one more copy of them), else the
+    window embedded in a zero latent and blurred whole.
     """
 
     def __init__(self, operator: BlurOperator):
         self.operator = operator
-        self._windows: dict[Tile, Callable[[torch.Tensor], torch.Tensor]] = {}
+        self._windows: dict[Tile, BlurOperator] = {}
 
     def __call__(self, tile: Tile, window: torch.Tensor) -> torch.Tensor:
         return self.window_operator(tile)(window)
 
-    def window_operator(self, tile: Tile) -> Callable[[torch.Tensor], torch.Tensor]:
+    def window_operator(self, tile: Tile) -> BlurOperator:
         """The map latent window -> blurry tile (built once per tile)."""
         if tile not in self._windows:
-            self._windows[tile] = self._build(tile)
+            self._windows[tile] = self.operator.crop(tile.row0, tile.row1, tile.col0, tile.col1)
         return self._windows[tile]
-
-    def _build(self, tile: Tile) -> Callable[[torch.Tensor], torch.Tensor]:
-        op = self.operator
-        if tile.shape == op.image_shape:
-            return op
-        crop = getattr(op, "crop", None)
-        if callable(crop):
-            return crop(tile.row0, tile.row1, tile.col0, tile.col1)
-        if isinstance(op, UniformBlur):
-            return lambda window: convolve(window, op.kernel.to(window.dtype), "valid")
-        rows = slice(tile.row0, tile.row1)
-        cols = slice(tile.col0, tile.col1)
-        if isinstance(op, ICBBlur) and min(tile.shape) >= op.support:
-            return ICBBlur(
-                op.kernels,
-                op.mattes[:, rows, cols],
-                op.depth_bins.cpu().numpy(),
-                op.layer_depths.cpu().numpy(),
-                method=op.method,
-                tile=op.tile,
-                layer_chunk=op.layer_chunk,
-            )
-        if isinstance(op, PWBBlur) and min(tile.shape) >= op.support:
-            return PWBBlur(
-                op.offsets(tile.row0, tile.row1)[:, :, cols],
-                support=op.support,
-                chunk_rows=op.chunk_rows,
-                chunk_mb=op.chunk_mb,
-            )
-        return lambda window: self._embedded(tile, window)
-
-    def _embedded(self, tile: Tile, window: torch.Tensor) -> torch.Tensor:
-        lat_h, lat_w = self.operator.latent_shape
-        rows, cols = tile.latent_window(self.operator.margin)
-        full = F.pad(window, (cols.start, lat_w - cols.stop, rows.start, lat_h - rows.stop))
-        return self.operator(full)[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
 
 
 # -- checkpoints ----------------------------------------------------------------------
