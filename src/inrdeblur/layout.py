@@ -18,7 +18,8 @@ synthesize     ``data/blurred/<blur>/<dataset>/<scene>.npz``: ``blurry`` (H, W, 
 forward model  ``results/forward_models/<blur>/<dataset>/<scene>.json``, tables
                ``results/forward_models/records.csv`` and ``summary.csv``
 fit            ``results/fits/<method>/<blur>/<dataset>/<scene>/seed<k>/``:
-               ``estimate.png``, ``estimate.npz`` (``estimate`` (H, W, C) float32),
+               ``estimate.png``, ``estimate.npz`` (``estimate`` (H, W, C) float32,
+               a blind method's ``kernel``),
                ``trace.csv`` (iteration, loss, psnr, seconds), ``meta.json``; one
                job fits every seed of an image, so its folder ``.../<scene>/`` holds
                one ``seed<k>/`` per seed

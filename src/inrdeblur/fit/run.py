@@ -6,7 +6,8 @@ seed's outputs go to ``seed<k>/`` in the job's folder (:func:`inrdeblur.layout.s
 all written atomically:
 
 - ``estimate.png``: 8-bit sharp estimate, clipped to [0, 1];
-- ``estimate.npz``: ``estimate`` (H, W, C) float32 (the observation's channels), unclipped;
+- ``estimate.npz``: ``estimate`` (H, W, C) float32 (the observation's channels), unclipped,
+  and a blind method's ``kernel`` estimate (:class:`~inrdeblur.records.fit.FitEstimate`);
 - ``trace.csv``: per iteration ``iteration, loss, data_loss, reg_loss, psnr, lr, seconds``
   (``psnr`` against the sharp image, for monitoring only; it never enters the loss);
 - ``meta.json``: method, recipe, seeds, device, wall time, model size, package versions,
@@ -62,12 +63,13 @@ from typing import Any
 import numpy as np
 
 from inrdeblur import layout
-from inrdeblur.fileio import read_json, write_json, write_npz, write_png, write_text
+from inrdeblur.fileio import read_json, write_json, write_png, write_text
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.methods.base import TRACE_COLUMNS, CheckpointError
 from inrdeblur.methods.checkpoint import Preempted
 from inrdeblur.provenance import package_versions
 from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.fit import FitEstimate
 from inrdeblur.records.scene import Scene
 from inrdeblur.seeding import seed_from_string
 
@@ -143,7 +145,7 @@ def run_fit(
         err.seed = seed
         raise
     write_png(outputs["estimate_png"], np.clip(result.estimate, 0.0, 1.0))
-    write_npz(outputs["estimate_npz"], estimate=result.estimate)
+    FitEstimate(result.estimate, result.kernel).save(outputs["estimate_npz"])
     write_text(outputs["trace"], _trace_csv(result.trace))
     last = result.trace[-1]
     meta = {
@@ -162,6 +164,7 @@ def run_fit(
         "total_time_s": time.perf_counter() - t0,
         "size_mb": result.size_mb,
         "n_parameters": result.n_parameters,
+        "kernel_shape": None if result.kernel is None else list(result.kernel.shape),
         "iterations": int(last["iteration"]),
         "final_loss": last["loss"],
         "final_psnr": last["psnr"],

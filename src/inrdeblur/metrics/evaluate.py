@@ -28,11 +28,12 @@ from tqdm import tqdm
 
 from inrdeblur import layout
 from inrdeblur.colour import rgb_to_y
-from inrdeblur.fileio import InputFileError, read_json, read_npz, write_json
+from inrdeblur.fileio import InputFileError, read_json, write_json
 from inrdeblur.methods.base import observation_sha256
 from inrdeblur.metrics.aligned import aligned_metrics
 from inrdeblur.metrics.fidelity import psnr, ssim
 from inrdeblur.records.blurred import BlurredImage
+from inrdeblur.records.fit import FitEstimate
 from inrdeblur.records.scene import Scene
 
 if TYPE_CHECKING:
@@ -175,11 +176,9 @@ def score_fit(
 
     ``lpips_metric`` must be the metric :func:`load_reference` used (None: LPIPS disabled).
     """
-    data = read_npz(estimate_path)
-    if "estimate" not in data:
-        raise InputFileError(f"{estimate_path}: missing array 'estimate'")
+    fit = FitEstimate.load(estimate_path)
     try:
-        scores = score_estimate(reference, data["estimate"], lpips_metric)
+        scores = score_estimate(reference, fit.estimate, lpips_metric)
     except ValueError as err:
         raise InputFileError(f"{estimate_path}: {err}") from err
     meta = read_json(meta_path)

@@ -4,9 +4,11 @@
   (sharp image, depth, trajectory, intrinsics, stored blurry image, true kernel);
 - :mod:`inrdeblur.records.blurred`: the blurred record
   ``data/blurred/<blur>/<dataset>/<scene>.npz`` (the observation and what rebuilds its
-  operator).
+  operator);
+- :mod:`inrdeblur.records.fit`: a fit's ``estimate.npz`` (the estimate and, for a blind
+  method, its kernel estimate).
 
-Where every file lies is :mod:`inrdeblur.layout`; a fit's outputs are described in
-:mod:`inrdeblur.fit.run`. No stage imports another stage's code to read a file: they all
-read through these classes.
+Where every file lies is :mod:`inrdeblur.layout`; a fit's other outputs (trace, meta) are
+described in :mod:`inrdeblur.fit.run`. No stage imports another stage's code to read a
+file: they all read through these classes.
 """
