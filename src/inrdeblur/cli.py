@@ -67,7 +67,7 @@ def cmd_params_doc(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    from inrdeblur.data.acquire import fetch_entry
+    from inrdeblur.data.fetch import fetch_entry
 
     fetch_entry(args.name, args.raw_dir, mirror=args.mirror, progress=not args.no_progress)
 

@@ -21,7 +21,7 @@ from support import LEVIN_DIR
 
 from inrdeblur.cli import main
 from inrdeblur.data import lai, levin
-from inrdeblur.data.fetch import STAMP_FILE, torch_hub_dir
+from inrdeblur.data.download import STAMP_FILE, torch_hub_dir
 from inrdeblur.data.registry import entry
 from inrdeblur.fileio import InputFileError
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inrdeblur.data import kodak, lai, pairs
+from inrdeblur.data import gopro, kodak, lai
 from inrdeblur.fileio import InputFileError
 from inrdeblur.records.scene import Scene
 
@@ -288,33 +288,33 @@ def gopro_tree(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
 
 
 def test_pair_ids_encode_and_decode():
-    sid = pairs.encode_id("train", "GOPR0372_07_00", "000047")
+    sid = gopro.encode_id("train", "GOPR0372_07_00", "000047")
     assert sid == "train.GOPR0372_07_00.000047"
-    assert pairs.decode_id(sid) == ("train", "GOPR0372_07_00", "000047")
+    assert gopro.decode_id(sid) == ("train", "GOPR0372_07_00", "000047")
     for bad in ("train/GOPR0372_07_00/000047", "train.GOPR0372_07_00", "a.b.c.d", ".a.b"):
         with pytest.raises(ValueError, match="<split>.<sequence>.<frame>"):
-            pairs.decode_id(bad)
+            gopro.decode_id(bad)
     with pytest.raises(ValueError, match="no dots"):
-        pairs.encode_id("train", "GOPR.0372", "000001")
+        gopro.encode_id("train", "GOPR.0372", "000001")
     with pytest.raises(ValueError, match="unknown blurry folder"):
-        pairs.blurry_path(sid, blur="blur_linear")
+        gopro.blurry_path(sid, blur="blur_linear")
 
 
 def test_pair_list_ids_scans_the_folder(gopro_tree):
     root, _ = gopro_tree
-    assert pairs.list_ids(root) == [
+    assert gopro.list_ids(root) == [
         "test.GOPR0384_11_00.000001",
         "train.GOPR0372_07_00.000047",
         "train.GOPR0372_07_00.000048",
         "train.GOPR0374_11_00.000001",
     ]
-    assert pairs.list_ids(root, splits=["train"], blur="blur_gamma") == [
+    assert gopro.list_ids(root, splits=["train"], blur="blur_gamma") == [
         "train.GOPR0372_07_00.000047",
         "train.GOPR0372_07_00.000048",
         "train.GOPR0374_11_00.000001",
     ]
     with pytest.raises(InputFileError, match="split folder not found") as err:
-        pairs.list_ids(root, splits=["val"])
+        gopro.list_ids(root, splits=["val"])
     assert str(root / "val") in str(err.value)
 
 
@@ -322,7 +322,7 @@ def test_pair_list_ids_scans_the_folder(gopro_tree):
 def test_pair_scene_reads_back_exactly(gopro_tree, blur):
     root, written = gopro_tree
     sid = "train.GOPR0372_07_00.000048"
-    scene = pairs.make_scene(root, sid, blur=blur)
+    scene = gopro.make_scene(root, sid, blur=blur)
     assert scene.dataset == "gopro" and scene.id == sid
     np.testing.assert_array_equal(
         scene.sharp, _as_float(written["train/GOPR0372_07_00/sharp/000048.png"])
@@ -337,7 +337,7 @@ def test_pair_scene_reads_back_exactly(gopro_tree, blur):
         "000048",
     )
     assert scene.attrs["blur_folder"] == blur
-    other = pairs.make_scene(root, sid, dataset="mypairs")
+    other = gopro.make_scene(root, sid, dataset="mypairs")
     assert other.dataset == "mypairs" and "licence" not in other.attrs
 
 
@@ -346,17 +346,17 @@ def test_pair_missing_partner_names_the_expected_path(gopro_tree):
     missing = root / "train/GOPR0374_11_00/blur/000001.png"
     missing.unlink()
     with pytest.raises(InputFileError, match="file not found") as err:
-        pairs.list_ids(root)
+        gopro.list_ids(root)
     assert str(missing) in str(err.value)
     assert str(root / "train/GOPR0374_11_00/sharp/000001.png") in str(err.value)
     with pytest.raises(InputFileError, match="file not found") as err:
-        pairs.make_scene(root, "train.GOPR0374_11_00.000001")
+        gopro.make_scene(root, "train.GOPR0374_11_00.000001")
     assert str(missing) in str(err.value)
     # the other way round: a blurry frame without its sharp one
     lonely_sharp = root / "test/GOPR0384_11_00/sharp/000001.png"
     lonely_sharp.unlink()
     with pytest.raises(InputFileError) as err:
-        pairs.list_ids(root, splits=["test"])
+        gopro.list_ids(root, splits=["test"])
     assert str(lonely_sharp) in str(err.value)
 
 
@@ -364,14 +364,14 @@ def test_pair_missing_folder_and_bad_names(gopro_tree):
     root, _ = gopro_tree
     (root / "test/GOPR0999_00_00").mkdir()
     with pytest.raises(InputFileError, match="folder not found") as err:
-        pairs.list_ids(root)
+        gopro.list_ids(root)
     assert str(root / "test/GOPR0999_00_00/sharp") in str(err.value)
     (root / "test/GOPR0999_00_00").rmdir()
     bad = root / "train/GOPR0374_11_00"
     for folder in ("sharp", "blur"):
         _png(bad / folder / "frame.1.png", np.zeros((6, 10, 3), dtype=np.uint8))
     with pytest.raises(InputFileError, match="cannot be part of a scene id") as err:
-        pairs.list_ids(root)
+        gopro.list_ids(root)
     assert str(bad / "sharp/frame.1.png") in str(err.value)
 
 
@@ -380,20 +380,20 @@ def test_pair_size_mismatch_names_both_files(gopro_tree):
     blurry = root / "test/GOPR0384_11_00/blur/000001.png"
     _png(blurry, np.zeros((6, 11, 3), dtype=np.uint8))
     with pytest.raises(InputFileError, match="differs from its sharp frame") as err:
-        pairs.make_scene(root, "test.GOPR0384_11_00.000001")
+        gopro.make_scene(root, "test.GOPR0384_11_00.000001")
     assert str(blurry) in str(err.value)
     assert str(root / "test/GOPR0384_11_00/sharp/000001.png") in str(err.value)
     with pytest.raises(InputFileError, match="differs from its sharp frame"):
-        pairs.verify(root)
+        gopro.verify(root)
 
 
 def test_pair_verify_counts(gopro_tree):
     root, _ = gopro_tree
-    ids = pairs.verify(root, expected_counts={"train": 3, "test": 1})
+    ids = gopro.verify(root, expected_counts={"train": 3, "test": 1})
     assert len(ids) == 4
-    assert pairs.GOPRO_PAIR_COUNTS == {"train": 2103, "test": 1111}  # DeepDeblur README
+    assert gopro.GOPRO_PAIR_COUNTS == {"train": 2103, "test": 1111}  # DeepDeblur README
     with pytest.raises(InputFileError, match="3 pairs, expected 2103") as err:
-        pairs.verify(root, expected_counts=pairs.GOPRO_PAIR_COUNTS)
+        gopro.verify(root, expected_counts=gopro.GOPRO_PAIR_COUNTS)
     assert "1 pairs, expected 1111" in str(err.value)
 
 
@@ -402,8 +402,8 @@ def test_pair_corrupt_png_names_the_file(gopro_tree):
     corrupt = root / "train/GOPR0372_07_00/sharp/000047.png"
     corrupt.write_bytes(b"not a png at all")
     with pytest.raises(InputFileError, match="not a readable image") as err:
-        pairs.make_scene(root, "train.GOPR0372_07_00.000047")
+        gopro.make_scene(root, "train.GOPR0372_07_00.000047")
     assert str(corrupt) in str(err.value)
     with pytest.raises(InputFileError, match="not a readable image") as err:
-        pairs.verify(root)
+        gopro.verify(root)
     assert str(corrupt) in str(err.value)

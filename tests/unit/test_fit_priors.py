@@ -14,12 +14,12 @@ from inrdeblur.methods.inr.priors import (
     CNN_PRIOR_SKIP_CHANNELS,
     CNNPrior,
     ReferenceRandomCNNPenalty,
-    SkipNet,
     build_prior,
     channel_sum_gradients,
     finite_difference_tv,
 )
 from inrdeblur.methods.inr.regularisers import coordinate_tv
+from inrdeblur.networks.skip import SkipNet
 
 CPU = torch.device("cpu")
 SMALL = {"down": (4, 8, 8), "up": (4, 8, 8), "skip": (0, 2, 2)}

@@ -10,7 +10,7 @@ import shlex
 
 from inrdeblur import experiment, layout
 from inrdeblur.config import ParamsError, validate_params
-from inrdeblur.data.fetch import torch_hub_dir
+from inrdeblur.data.download import torch_hub_dir
 from inrdeblur.data.registry import entry
 
 try:

@@ -396,7 +396,7 @@ def _scanned_id_problems(dataset: str, scenes: list[str]) -> Iterator[str]:
         if not ID_PATTERN.match(scene):
             yield f"{key}: {scene!r} is not a scene id (letters, digits, '_', '.', '-')"
         elif dataset == "gopro":
-            from inrdeblur.data.pairs import decode_id
+            from inrdeblur.data.gopro import decode_id
 
             try:
                 decode_id(scene)

@@ -1,1 +1,3 @@
-"""Datasets: scene records, the dataset registry and the embedded demo dataset."""
+"""Datasets: the registry, fetching (`fetch`, over `download`), one reader per dataset
+(`levin`, `lai`, `kodak`, `gopro`, `virtualcmb`, `realcmb`, `demo`) and the prepare and
+synthesize stages."""

@@ -1,7 +1,7 @@
 """Checking a dataset folder: ``SHA256SUMS`` files, file hashes and expected file lists.
 
 Shared by the folder readers (:mod:`~inrdeblur.data.levin`, :mod:`~inrdeblur.data.lai`,
-:mod:`~inrdeblur.data.kodak`, :mod:`~inrdeblur.data.pairs`): each reader's ``verify``
+:mod:`~inrdeblur.data.kodak`, :mod:`~inrdeblur.data.gopro`): each reader's ``verify``
 names its dataset and its expected files and calls :func:`verify_folder` (or gathers its
 own problems and calls :func:`raise_problems`), so every reader reports all problems of
 a folder at once, as one :class:`~inrdeblur.fileio.InputFileError`, one line each.

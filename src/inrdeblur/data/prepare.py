@@ -163,7 +163,7 @@ def _check_scene_id(dataset: str, scene_id: str) -> None:
     """A ValueError unless ``scene_id`` is in the manifest (or, for gopro, well formed)."""
     try:
         if dataset == "gopro":
-            from inrdeblur.data.pairs import decode_id
+            from inrdeblur.data.gopro import decode_id
 
             decode_id(scene_id)
         else:
@@ -183,11 +183,11 @@ def _read(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scene:
     if dataset in INDEXED_DATASETS:
         return _read_indexed(dataset, scene_id, settings, root)
     if dataset == "gopro":
-        from inrdeblur.data import pairs
+        from inrdeblur.data import gopro
 
         if settings["verify"]:
-            pairs.verify(root, blur=settings["blur"], expected_counts=pairs.GOPRO_PAIR_COUNTS)
-        return pairs.make_scene(root, scene_id, blur=settings["blur"])
+            gopro.verify(root, blur=settings["blur"], expected_counts=gopro.GOPRO_PAIR_COUNTS)
+        return gopro.make_scene(root, scene_id, blur=settings["blur"])
     if dataset == "levin":
         from inrdeblur.data import levin as reader
     elif dataset == "lai":

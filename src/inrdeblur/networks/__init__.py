@@ -1,0 +1,2 @@
+"""Neural networks shared by several methods (:mod:`inrdeblur.networks.skip`: the DIP skip
+network)."""
