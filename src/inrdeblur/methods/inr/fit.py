@@ -58,13 +58,8 @@ from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.inr import build_inr
 from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, psnr_torch, resolve_device
 from inrdeblur.methods.checkpoint import Checkpointer
-from inrdeblur.methods.inr.priors import CNNPrior, ReferenceRandomCNNPenalty, finite_difference_tv
-from inrdeblur.methods.inr.regularisers import (
-    coordinate_tv,
-    has_coordinate_gradients,
-    has_spatial_gradients,
-    spatial_gradient_tv,
-)
+from inrdeblur.methods.data_terms import data_term
+from inrdeblur.methods.inr.regularisers import build_regulariser
 
 #: autocast dtype of the INR forward under ``fit.amp`` (float16 keeps 11 mantissa bits,
 #: which sine layers with omega_0 = 30 need; bfloat16's 8 are too few)
@@ -306,24 +301,18 @@ def fit_nonblind(
         x_true = torch.from_numpy(np.ascontiguousarray(sharp.transpose(2, 0, 1)))[None].to(device)
     coords = coordinate_grid(lat_h, lat_w, device)
     grid = coords.view(lat_h, lat_w, 2)
-    regulariser = reg_cfg["type"]
-    weight = float(reg_cfg.get("weight", 0.0))
-    prior: CNNPrior | None = None
-    penalty: ReferenceRandomCNNPenalty | None = None
+    regulariser = build_regulariser(
+        reg_cfg,
+        model=model,
+        channels=blurry.shape[2],
+        iterations=iterations,
+        whole=whole,
+        device=device,
+        description=description,
+    )
+    mismatch = data_term(fit_cfg.get("data_term", "mse"))
     groups = [{"params": list(model.parameters()), "lr": fit_cfg["lr"]}]
-    if regulariser == "cnn_prior":
-        if not whole:
-            raise ValueError(
-                f"{description}: the cnn_prior regulariser needs the whole image (fit.tile: 0)"
-            )
-        prior = CNNPrior(
-            channels=blurry.shape[2],
-            mix_start=reg_cfg["mix_start"],
-            warmup_iterations=round(reg_cfg["warmup_fraction"] * iterations),
-        ).to(device)
-        groups.append({"params": list(prior.parameters()), "lr": reg_cfg["lr"]})
-    elif regulariser == "reference_random_cnn" and weight > 0:
-        penalty = ReferenceRandomCNNPenalty(channels=blurry.shape[2]).to(device)
+    groups += regulariser.parameter_groups()
     # The fused kernel updates every tensor in one pass (CPU and CUDA): about 10 % more
     # hash-grid points per second on the CPU (benchmarks/hashgrid_speed.py).
     optimiser = torch.optim.Adam(groups, fused=True)
@@ -331,12 +320,9 @@ def fit_nonblind(
         optimiser, T_max=iterations, eta_min=fit_cfg["lr_min"]
     )
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    tv = regulariser == "tv" and weight > 0
-    use_tv = tv and has_coordinate_gradients(model)
     # The model's own coordinate derivatives, when it has them: TV without double backward.
-    analytic_tv = use_tv and has_spatial_gradients(model)
+    analytic_tv = regulariser.spatial_grads
     spatial_grads: list[torch.Tensor] = []  # (N,) d/dx, d/dy of the channel sum, last render
-    use_fd_tv = (regulariser == "filter" and weight > 0) or (tv and not use_tv)
 
     def render(
         points: torch.Tensor, shape: tuple[int, int], amp: bool, derivatives: bool = False
@@ -352,7 +338,7 @@ def fit_nonblind(
                 out = model(points)
         out = out.float()
         image = out.reshape(*shape, -1).permute(2, 0, 1)[None]
-        return out, prior(image) if prior is not None else image
+        return out, regulariser.image(image)
 
     trace: list[dict[str, float]] = []
     tile_sse = [math.nan] * len(tiles)  # squared error of each tile's latest estimate
@@ -360,9 +346,8 @@ def fit_nonblind(
     state = checkpointer.load()
     if state is not None:
         model.load_state_dict(state["model"])
-        for module, key in ((prior, "prior"), (penalty, "penalty")):
-            if module is not None:
-                module.load_state_dict(state[key])
+        for key, module in regulariser.modules.items():
+            module.load_state_dict(state[key])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
         if scaler is not None and state.get("scaler"):
@@ -392,23 +377,14 @@ def fit_nonblind(
             tile = tiles[index]
             rows, cols = tile.latent_window(margin)
             points = coords if whole else grid[rows, cols].reshape(-1, 2)
-            points = points.detach().requires_grad_(use_tv and not analytic_tv)
+            points = points.detach().requires_grad_(regulariser.point_grad)
             out, latent = render(
                 points, (rows.stop - rows.start, cols.stop - cols.start), use_amp, analytic_tv
             )
             target = y if whole else y[..., tile.row0 : tile.row1, tile.col0 : tile.col1]
-            data_loss = torch.mean((tiled(tile, latent) - target) ** 2)
-            if analytic_tv:
-                reg_loss = spatial_gradient_tv(*spatial_grads, pitch)
-            elif use_tv:
-                reg_loss = coordinate_tv(out, points, pitch)
-            elif use_fd_tv:
-                reg_loss = finite_difference_tv(latent)
-            elif penalty is not None:
-                reg_loss = penalty(latent)
-            else:
-                reg_loss = torch.zeros((), device=device)
-            loss = data_loss + weight * reg_loss
+            data_loss = mismatch(tiled(tile, latent), target)
+            reg_loss = regulariser.loss(out, points, latent, spatial_grads, pitch)
+            loss = data_loss + regulariser.weight * reg_loss
             optimiser.zero_grad(set_to_none=True)
             lr = optimiser.param_groups[0]["lr"]
             if scaler is None:
@@ -424,8 +400,7 @@ def fit_nonblind(
                 scaler.step(optimiser)
                 scaler.update()
             schedule.step()
-            if prior is not None:
-                prior.step()
+            regulariser.step()
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"{description}: loss became {loss.item()} at iteration {it}"
@@ -457,8 +432,7 @@ def fit_nonblind(
                     row["seconds"],
                     {
                         "model": model.state_dict(),
-                        "prior": prior.state_dict() if prior is not None else None,
-                        "penalty": penalty.state_dict() if penalty is not None else None,
+                        **{key: m.state_dict() for key, m in regulariser.modules.items()},
                         "optimiser": optimiser.state_dict(),
                         "schedule": schedule.state_dict(),
                         "scaler": scaler.state_dict() if scaler is not None else None,
@@ -491,11 +465,10 @@ def fit_nonblind(
         estimate=np.ascontiguousarray(estimate, dtype=np.float32),
         trace=trace,
         time_s=elapsed,
-        size_mb=sum(model_size_mb(m) for m in (model, prior) if m is not None),
+        size_mb=sum(model_size_mb(m) for m in (model, *regulariser.trained)),
         n_parameters=sum(
             p.numel()
-            for m in (model, prior)
-            if m is not None
+            for m in (model, *regulariser.trained)
             for p in m.parameters()
             if p.requires_grad
         ),
