@@ -60,6 +60,7 @@ from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, psnr_torch, reso
 from inrdeblur.methods.checkpoint import Checkpointer
 from inrdeblur.methods.data_terms import data_term
 from inrdeblur.methods.inr.regularisers import build_regulariser
+from inrdeblur.methods.optimisation import AdamCosine
 
 #: autocast dtype of the INR forward under ``fit.amp`` (float16 keeps 11 mantissa bits,
 #: which sine layers with omega_0 = 30 need; bfloat16's 8 are too few)
@@ -313,13 +314,13 @@ def fit_nonblind(
     mismatch = data_term(fit_cfg.get("data_term", "mse"))
     groups = [{"params": list(model.parameters()), "lr": fit_cfg["lr"]}]
     groups += regulariser.parameter_groups()
-    # The fused kernel updates every tensor in one pass (CPU and CUDA): about 10 % more
-    # hash-grid points per second on the CPU (benchmarks/hashgrid_speed.py).
-    optimiser = torch.optim.Adam(groups, fused=True)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimiser, T_max=iterations, eta_min=fit_cfg["lr_min"]
+    optimiser = AdamCosine(
+        groups,
+        iterations=iterations,
+        lr_min=fit_cfg["lr_min"],
+        grad_clip=fit_cfg["grad_clip"],
+        amp=use_amp,
     )
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
     # The model's own coordinate derivatives, when it has them: TV without double backward.
     analytic_tv = regulariser.spatial_grads
     spatial_grads: list[torch.Tensor] = []  # (N,) d/dx, d/dy of the channel sum, last render
@@ -348,10 +349,7 @@ def fit_nonblind(
         model.load_state_dict(state["model"])
         for key, module in regulariser.modules.items():
             module.load_state_dict(state[key])
-        optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
+        optimiser.load_state_dict(state)
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -385,21 +383,7 @@ def fit_nonblind(
             data_loss = mismatch(tiled(tile, latent), target)
             reg_loss = regulariser.loss(out, points, latent, spatial_grads, pitch)
             loss = data_loss + regulariser.weight * reg_loss
-            optimiser.zero_grad(set_to_none=True)
-            lr = optimiser.param_groups[0]["lr"]
-            if scaler is None:
-                loss.backward()
-                if fit_cfg["grad_clip"] > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
-                optimiser.step()
-            else:
-                scaler.scale(loss).backward()
-                if fit_cfg["grad_clip"] > 0:
-                    scaler.unscale_(optimiser)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), fit_cfg["grad_clip"])
-                scaler.step(optimiser)
-                scaler.update()
-            schedule.step()
+            lr = optimiser.step(loss)
             regulariser.step()
             if not torch.isfinite(loss):
                 raise FloatingPointError(
@@ -433,9 +417,7 @@ def fit_nonblind(
                     {
                         "model": model.state_dict(),
                         **{key: m.state_dict() for key, m in regulariser.modules.items()},
-                        "optimiser": optimiser.state_dict(),
-                        "schedule": schedule.state_dict(),
-                        "scaler": scaler.state_dict() if scaler is not None else None,
+                        **optimiser.state_dict(),
                         "rng_cpu": torch.get_rng_state(),
                         "rng_cuda": (
                             torch.cuda.get_rng_state_all() if device.type == "cuda" else None

@@ -1,7 +1,10 @@
-"""The INR fit's pieces chosen by name: every regulariser and data term of the schema is
-registered, and each regulariser takes the path its INR allows."""
+"""The pieces of a gradient-descent fit: every regulariser and data term of the schema is
+registered, each regulariser takes the path its INR allows, and the optimiser follows its
+cosine schedule and resumes from its state."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -11,6 +14,7 @@ from inrdeblur.inr import build_inr
 from inrdeblur.methods.data_terms import DATA_TERMS, data_term
 from inrdeblur.methods.inr.priors import finite_difference_tv
 from inrdeblur.methods.inr.regularisers import REGULARISERS, build_regulariser
+from inrdeblur.methods.optimisation import AdamCosine
 
 CPU = torch.device("cpu")
 SIREN = {"type": "siren", "hidden_features": 8, "hidden_layers": 1}
@@ -76,3 +80,31 @@ def test_the_cnn_prior_owns_a_trained_module_and_needs_the_whole_image():
 def test_mse_is_the_mean_squared_residual():
     a, b = torch.rand(2, 3, 4, 5), torch.rand(2, 3, 4, 5)
     assert torch.equal(DATA_TERMS["mse"](a, b), ((a - b) ** 2).mean())
+
+
+def quadratic_fit(
+    steps: int, state: dict | None = None
+) -> tuple[list[float], AdamCosine, torch.Tensor]:
+    x = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    optimiser = AdamCosine([{"params": [x], "lr": 0.1}], iterations=10, lr_min=0.01, grad_clip=1.0)
+    if state is not None:
+        x.data.copy_(state["x"])
+        optimiser.load_state_dict(state["optimiser"])
+    lrs = [optimiser.step((x**2).sum()) for _ in range(steps)]
+    return lrs, optimiser, x
+
+
+def test_the_learning_rate_follows_the_cosine_schedule():
+    lrs, _, _ = quadratic_fit(10)
+    expected = [0.01 + 0.09 * (1 + math.cos(math.pi * t / 10)) / 2 for t in range(10)]
+    assert lrs == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_optimiser_resumes_from_its_state():
+    _, _, straight = quadratic_fit(10)
+    _, first_half, x = quadratic_fit(4)
+    state = {"x": x.detach().clone(), "optimiser": first_half.state_dict()}
+    lrs, _, resumed = quadratic_fit(6, state)
+    assert torch.equal(resumed, straight) and lrs[0] == pytest.approx(
+        0.01 + 0.045 * (1 + math.cos(0.4 * math.pi))
+    )
