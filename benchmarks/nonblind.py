@@ -283,13 +283,13 @@ def print_table(rows: list[dict[str, Any]], title: str, aligned: bool) -> None:
     images = {(r["scene"], r["seed"]): r[blurry_key] for r in rows}
     print(f"\n{title}: {len(images)} images")
     print(f"blurry input: {_mean_std(list(images.values()))} dB")
-    header = f"{'method':<44}{'PSNR dB':>16}{'SSIM':>14}"
+    header = f"{'method':<44}{'n':>4}{'PSNR dB':>16}{'SSIM':>14}"
     header += f"{'error ratio':>14}" if aligned else ""
     header += f"{'wins':>6}{'s/image':>9}{'t_final':>9}"
     print(header)
     print("-" * len(header))
     for s in summary:
-        line = f"{s['method']:<44}{_mean_std(s['psnr']):>16}"
+        line = f"{s['method']:<44}{s['n']:>4}{_mean_std(s['psnr']):>16}"
         ssim = s["ssim"]
         line += (
             f"{statistics.fmean(ssim):>8.4f} ± {statistics.stdev(ssim) if len(ssim) > 1 else 0:.3f}"
@@ -364,6 +364,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--csv", type=Path, help="append per-image rows here as they finish")
     parser.add_argument("--resume", action="store_true", help="skip rows already in --csv")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="also count the rows of these CSVs (a run split over processes with --scenes)",
+    )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="print the tables of the rows read (--csv with --resume, --merge), run nothing",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -371,14 +383,15 @@ def main() -> None:
     variants = method_variants(params, args.methods, args.grid)
     for recipe in variants.values():
         (recipe["fit"] if recipe.get("type", "inr") == "inr" else recipe)["device"] = args.device
+    sources = [args.csv] if args.resume and args.csv and args.csv.is_file() else []
     done: list[dict[str, Any]] = []
-    if args.resume and args.csv and args.csv.is_file():
-        with args.csv.open() as handle:
-            done = [_typed(row) for row in csv.DictReader(handle)]
+    for source in [*sources, *args.merge]:
+        with source.open() as handle:
+            done += [_typed(row) for row in csv.DictReader(handle)]
     rows = [r for r in done if r["method"] in variants]
     finished = {(r["scene"], r["method"], r["seed"]) for r in rows}
     aligned = BENCHES[args.bench][1] == "true_kernel_stored"
-    for n, image in enumerate(bench_images(args, params), 1):
+    for n, image in enumerate([] if args.table_only else bench_images(args, params), 1):
         for seed, (label, recipe) in itertools.product(args.seeds, variants.items()):
             if (image.scene.id, label, seed) in finished:
                 continue
@@ -400,8 +413,21 @@ def main() -> None:
         f"{f', max side {args.max_side}' if args.max_side else ''}), cpu x{torch.get_num_threads()}"
     )
     print_table(rows, title, aligned)
+    common = common_images(rows)
+    if len(common) < len(rows):
+        print("\nNot every method has every image; the same table on the images they all have:")
+        print_table(common, title, aligned)
     if args.bench == "lai":
         print_category_table(rows, aligned)
+
+
+def common_images(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the (scene, seed) pairs that every method of ``rows`` has."""
+    methods = {r["method"] for r in rows}
+    have: dict[tuple[str, int], set[str]] = {}
+    for r in rows:
+        have.setdefault((r["scene"], r["seed"]), set()).add(r["method"])
+    return [r for r in rows if have[(r["scene"], r["seed"])] == methods]
 
 
 _FLOATS = {
