@@ -410,7 +410,8 @@ def main() -> None:
     channels = sorted({r["channels"] for r in rows})
     title = (
         f"{args.bench} ({dataset}, blurs.{blur}, {'/'.join(map(str, channels))} channel(s)"
-        f"{f', max side {args.max_side}' if args.max_side else ''}), cpu x{torch.get_num_threads()}"
+        f"{f', max side {args.max_side}' if args.max_side else ''})"
+        + (", rows read from CSV" if args.table_only else f", cpu x{torch.get_num_threads()}")
     )
     print_table(rows, title, aligned)
     common = common_images(rows)
