@@ -21,7 +21,7 @@ from torch.autograd import forward_ad
 from inrdeblur.blur.uniform import UniformBlur
 from inrdeblur.inr import Siren
 from inrdeblur.inr.hashgrid import THESIS_CONFIG, HashGridEncoding, HashGridINR, ReLUMLP
-from inrdeblur.methods.inr import fit as inr_fit
+from inrdeblur.methods.inr import regularisers
 from inrdeblur.methods.inr.fit import coordinate_grid, fit_nonblind
 from inrdeblur.methods.inr.regularisers import (
     coordinate_tv,
@@ -260,7 +260,7 @@ def test_fit_uses_the_spatial_grad_tv_with_the_same_result(monkeypatch):
     monkeypatch.setattr(HashGridINR, "forward_with_spatial_grad", counted)
     new = fit_nonblind(blurry, op, recipe, seed=0, sharp=sharp, progress=False)
     assert calls == [(False, True)] * 8  # every step, on constant coordinates
-    monkeypatch.setattr(inr_fit, "has_spatial_gradients", lambda model: False)
+    monkeypatch.setattr(regularisers, "has_spatial_gradients", lambda model: False)
     old = fit_nonblind(blurry, op, recipe, seed=0, sharp=sharp, progress=False)
     assert len(calls) == 8
     for key in ("loss", "reg_loss"):
