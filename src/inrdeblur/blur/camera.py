@@ -60,12 +60,12 @@ def validate_intrinsics(intrinsics: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def scene_geometry(
-    operator: type, image_shape: tuple[int, int], inputs: dict[str, Any]
+    model: str, image_shape: tuple[int, int], inputs: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The checked ``depth`` (H, W) and ``intrinsics`` (3, 3) of a depth-aware blur
-    model's scene inputs; the depth must have the blurry image's size."""
+    """The checked ``depth`` (H, W) and ``intrinsics`` (3, 3) of the scene inputs of the
+    depth-aware blur ``model``; the depth must have the blurry image's size."""
     try:
         depth = validate_depth(inputs["depth"], image_shape)
     except ValueError as err:
-        raise ValueError(f"{operator.model} blur: {err}") from err
+        raise ValueError(f"{model} blur: {err}") from err
     return depth, validate_intrinsics(inputs["intrinsics"])

@@ -471,7 +471,7 @@ class ICBBlur(BlurOperator):
     ) -> ICBBlur:
         """The blur of a ``model: icb`` recipe (``blur_diff``, ``matte_sigma``,
         ``max_layers``) from the scene's ``depth``, ``trajectory`` and ``intrinsics``."""
-        depth, intrinsics = scene_geometry(cls, image_shape, inputs)
+        depth, intrinsics = scene_geometry(cls.model, image_shape, inputs)
         return cls.from_scene(
             depth,
             inputs["trajectory"],

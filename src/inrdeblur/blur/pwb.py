@@ -225,7 +225,7 @@ class PWBBlur(BlurOperator):
     ) -> PWBBlur:
         """The blur of a ``model: pwb`` recipe from the scene's ``depth``, ``trajectory``
         and ``intrinsics``."""
-        depth, intrinsics = scene_geometry(cls, image_shape, inputs)
+        depth, intrinsics = scene_geometry(cls.model, image_shape, inputs)
         return cls.from_scene(depth, inputs["trajectory"], intrinsics)
 
     def crop(self, row0: int, row1: int, col0: int, col1: int) -> BlurOperator:

@@ -10,5 +10,6 @@
 
 Where every file lies is :mod:`inrdeblur.layout`; a fit's other outputs (trace, meta) are
 described in :mod:`inrdeblur.fit.run`. No stage imports another stage's code to read a
-file: they all read through these classes.
+file: the fit and evaluate stages read through these classes; the report still reads the
+arrays it shows with its own checked loader (``report.html._load_image``).
 """
