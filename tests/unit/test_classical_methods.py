@@ -1,4 +1,5 @@
-"""The classical baselines (tikhonov_cg, tv_primal_dual, richardson_lucy) against closed
+"""The classical baselines (tikhonov_cg, tv_primal_dual, richardson_lucy; sparse_irls has its
+own file, test_sparse_irls.py) against closed
 forms and independent NumPy/SciPy implementations: the normal equations solved densely, a
 duality-gap certificate, an exact-recovery limit, a NumPy Richardson-Lucy; and each method
 through the registry on uniform, ICB and PWB blurs."""
@@ -336,6 +337,7 @@ RECIPES = {
     "tikhonov_cg": {"weight": 0.01},
     "tv_primal_dual": {"weight": 0.002, "iterations": 200},
     "richardson_lucy": {"iterations": 30},
+    "sparse_irls": {"weight": 3e-3, "cg_iterations": 50},
 }
 
 

@@ -50,7 +50,7 @@ def test_every_method_of_params_yaml_is_tested(methods):
 
 METHODS = [
     "siren_tv", "ffn_tv", "hashgrid_tv", "dif_tv", "hashgrid_cnnprior", "siren_filter",
-    "tikhonov", "tv_deconv", "richardson_lucy",
+    "tikhonov", "tv_deconv", "richardson_lucy", "sparse_prior",
 ]  # fmt: skip
 
 

@@ -11,7 +11,9 @@ type is one new module here and one ``if/then`` branch of the ``method`` schema.
 - ``tv_primal_dual``: total-variation deconvolution by the Chambolle-Pock primal-dual
   algorithm (:mod:`inrdeblur.methods.tv_primal_dual`);
 - ``richardson_lucy``: Richardson-Lucy iterations with the operator and its adjoint
-  (:mod:`inrdeblur.methods.richardson_lucy`).
+  (:mod:`inrdeblur.methods.richardson_lucy`);
+- ``sparse_irls``: a hyper-Laplacian derivative prior by iteratively reweighted least
+  squares (:mod:`inrdeblur.methods.sparse_irls`).
 
 Every method gets the same :class:`~inrdeblur.methods.base.Problem` (observation and
 operator) and returns a :class:`~inrdeblur.methods.base.MethodResult`.

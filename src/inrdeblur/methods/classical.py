@@ -1,8 +1,9 @@
 """Shared pieces of the classical non-blind baselines.
 
 The method types ``tikhonov_cg`` (:mod:`inrdeblur.methods.tikhonov_cg`),
-``tv_primal_dual`` (:mod:`inrdeblur.methods.tv_primal_dual`) and ``richardson_lucy``
-(:mod:`inrdeblur.methods.richardson_lucy`) all optimise the *latent* image itself under
+``tv_primal_dual`` (:mod:`inrdeblur.methods.tv_primal_dual`), ``richardson_lucy``
+(:mod:`inrdeblur.methods.richardson_lucy`) and ``sparse_irls``
+(:mod:`inrdeblur.methods.sparse_irls`) all optimise the *latent* image itself under
 the same 'valid' forward model as the INR fits: the operator maps the
 (1, C, H + top + bottom, W + left + right) latent to the (1, C, H, W) observation, so no
 boundary condition is assumed, and the estimate is the H x W crop of the latent inside the
@@ -17,7 +18,7 @@ This module is not a method type (it defines no ``METHOD``). It holds:
   divergence);
 - :func:`double_operator`, :func:`image_tensor`, :func:`crop_latent`: the float64 copy of
   the operator, numpy (H, W, C) <-> torch (1, C, H, W), the estimate's crop;
-- :func:`run_classical`: the part of :meth:`Method.run` common to the three (device,
+- :func:`run_classical`: the part of :meth:`Method.run` common to all of them (device,
   progress bar, trace rows, callback, :class:`~inrdeblur.methods.base.MethodResult`),
   around a solver function that reports each iteration through a :data:`SolverCallback`,
   and :class:`ClassicalMethod`, the base class whose ``run`` it is;
