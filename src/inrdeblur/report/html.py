@@ -33,6 +33,7 @@ from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLU
 from inrdeblur.provenance import package_versions
 from inrdeblur.records.scene import observed_part
 from inrdeblur.report.figures import FIGURE_CAPTIONS
+from inrdeblur.report.published import PublishedRow, load_published, matching_rows
 
 __all__ = [
     "ERROR_MAP_VMAX",
@@ -216,6 +217,8 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
             "blur": row["blur"],
             "method": row["method"],
             "is_input": row["method"] == BLURRY_METHOD,
+            "is_published": False,
+            "source": None,
             "n_scenes": int(row["n_scenes"]),
             "n_seeds": int(row["n_seeds"]) if row["method"] != BLURRY_METHOD else "—",
             "n_fits": int(row["n_fits"]) if row["method"] != BLURRY_METHOD else "—",
@@ -247,6 +250,70 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
             )
         rows.append(cells)
     return rows, reasons
+
+
+def _published_cell(value: float, decimals: int) -> str:
+    return _fmt(value, decimals) if _is_number(value) else "—"
+
+
+def _with_published(
+    rows: list[dict[str, Any]],
+    params: dict[str, Any],
+    show_aligned: bool,
+    published: list[PublishedRow],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``rows`` with, after each (dataset, blur) group, the published rows measured on the
+    same data and forward model (:func:`~inrdeblur.report.published.matching_rows`), and
+    the numbered sources (citation, table and protocol note) they refer to."""
+    blurs = params.get("blurs") or {}
+    sources: list[str] = []
+    out: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        out.append(row)
+        last = index + 1 == len(rows) or (rows[index + 1]["dataset"], rows[index + 1]["blur"]) != (
+            row["dataset"],
+            row["blur"],
+        )
+        settings = blurs.get(row["blur"])
+        if not last or not isinstance(settings, dict):
+            continue
+        for pub in matching_rows(row["dataset"], settings, published):
+            source = f"{pub.citation}, Table {pub.table}" + (
+                f": {pub.protocol_note}" if pub.protocol_note else ""
+            )
+            if source not in sources:
+                sources.append(source)
+            aligned = pub.aligned and show_aligned
+            psnr, ssim = _published_cell(pub.psnr, 2), _published_cell(pub.ssim, 4)
+            lpips = pub.lpips_x1e4 * 1e-4 if _is_number(pub.lpips_x1e4) else math.nan
+            out.append(
+                {
+                    "dataset": row["dataset"],
+                    "blur": row["blur"],
+                    "method": f"published: {pub.label}",
+                    "is_input": False,
+                    "is_published": True,
+                    "source": sources.index(source) + 1,
+                    "n_scenes": "—",
+                    "n_seeds": "—",
+                    "n_fits": "—",
+                    "psnr": "—" if aligned else psnr,
+                    "psnr_gain": "—",
+                    "ssim": "—" if aligned else ssim,
+                    "lpips": f"{lpips:.2e}" if _is_number(lpips) else "—",
+                    "lpips_missing": None,
+                    "psnr_aligned": psnr if aligned else "—",
+                    "ssim_aligned": ssim if aligned else "—",
+                    "time": _published_cell(pub.time_s, _time_decimals(pub.time_s))
+                    if _is_number(pub.time_s)
+                    else "—",
+                    "size": _published_cell(pub.size_mb, 2),
+                    "psnr_best": False,
+                    "ssim_best": False,
+                    "lpips_best": False,
+                }
+            )
+    return out, sources
 
 
 def _forward_model_rows(forward: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -489,6 +556,10 @@ def render_report(
         observations: :func:`observation_rows` of the experiment, for the protocol.
     """
     summary_rows, lpips_reasons = _summary_rows(summary)
+    show_aligned = bool(summary["psnr_aligned_mean"].notna().any())
+    summary_rows, published_sources = _with_published(
+        summary_rows, params, show_aligned, load_published()
+    )
     versions = dict(provenance.get("versions") or {})
     extra = {
         k: v
@@ -507,7 +578,8 @@ def render_report(
         "versions": versions,
         "provenance_extra": {k: str(v) for k, v in extra.items()},
         "summary_rows": summary_rows,
-        "show_aligned": bool(summary["psnr_aligned_mean"].notna().any()),
+        "show_aligned": show_aligned,
+        "published_sources": published_sources,
         "lpips_reasons": lpips_reasons,
         "summary_notes": _summary_notes(summary),
         "forward_rows": _forward_model_rows(forward_models),
