@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/inrdeblur check-params params.yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	@$(BIN)/inrdeblur summary
 	@echo "Report: $(CURDIR)/reports/index.html"
 
 test: $(STAMP)

@@ -144,6 +144,12 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     write_tables(records, args.metrics_csv, args.summary_csv, args.metrics_json)
 
 
+def cmd_summary(args: argparse.Namespace) -> None:
+    from inrdeblur.metrics.tables import format_summary, read_table
+
+    print(format_summary(read_table(args.table)))
+
+
 def cmd_forward_model(args: argparse.Namespace) -> None:
     import torch
 
@@ -313,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_forward_model)
+
+    p = sub.add_parser("summary", help="print the summary table of the results as text")
+    p.add_argument("--table", type=Path, default=Path(layout.SUMMARY_TABLE), help="the summary CSV")
+    p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("forward-model-tables", help="tables of the blur-formation experiment")
     p.add_argument("--records-csv", type=Path, required=True)

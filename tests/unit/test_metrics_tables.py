@@ -253,3 +253,36 @@ def test_empty_input() -> None:
     summary = tables.summary_table(metrics)
     assert summary.empty and list(summary.columns) == list(tables.SUMMARY_COLUMNS)
     assert tables.metrics_json(summary) == {}
+
+
+def test_format_summary_prints_every_row_with_its_numbers(tmp_path: Path) -> None:
+    summary = tables.summary_table(tables.metrics_table(records()))
+    path = tmp_path / "summary.csv"
+    path.write_text(tables.to_csv(summary))
+    text = tables.format_summary(tables.read_table(path))
+    lines = text.splitlines()
+    assert lines[0].split() == ["method", "scenes", "x", "seeds", "PSNR", "dB", "SSIM"] + [
+        "LPIPS",
+        "fit",
+        "time",
+        "s",
+    ]  # no aligned column: no record has aligned metrics
+    assert lines[2] == "levin / uniform"
+    rows = {line.split()[0]: line for line in lines[3:6]}
+    assert set(rows) == {tables.BLURRY_METHOD.split()[0], "inr", "siren"}
+    # siren: PSNR 29.5 ± sqrt(13/3), SSIM 0.75 ± sqrt(0.05/3), time 25 ± sqrt(500/3)
+    assert f"29.50 ± {math.sqrt(13 / 3):.2f}" in rows["siren"]
+    assert f"0.7500 ± {math.sqrt(0.05 / 3):.4f}" in rows["siren"]
+    assert f"25.0 ± {math.sqrt(500 / 3):.1f}" in rows["siren"]
+    assert "2 x 2" in rows["siren"] and "0.1000 ± 0.0000" in rows["siren"]
+    # one fit: no std; LPIPS missing, its reason once under the table
+    assert "28.00  " in rows["inr"] + "  " and "missing [1]" in rows["inr"]
+    assert text.count("no weights") == 1 and lines[-1] == "[1] LPIPS missing: no weights"
+
+
+def test_format_summary_adds_the_aligned_column_when_computed() -> None:
+    data = [rec("siren", "s1", 0, 30.0, 25.0, psnr_aligned=31.25, psnr_aligned_blurry=26.0)]
+    text = tables.format_summary(tables.summary_table(tables.metrics_table(data)))
+    assert "aligned PSNR dB" in text.splitlines()[0]
+    assert "31.25" in text and "26.00" in text
+    assert tables.format_summary(tables.summary_table(tables.metrics_table([]))) == "(no results)"

@@ -321,6 +321,65 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return table.astype({c: _dtype(c) for c in SUMMARY_COLUMNS})
 
 
+def _text_mean_std(mean: float, std: float, decimals: int) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    return f"{mean:.{decimals}f}" + (f" ± {std:.{decimals}f}" if math.isfinite(std) else "")
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The summary table as plain text for a terminal: one block per (dataset, blur), a
+    row per method (the blurry input first) with scenes x seeds, PSNR, SSIM, LPIPS, the
+    aligned PSNR where any row has it, and the fit time, mean ± std; LPIPS's missing
+    reasons as numbered notes under the table, each once."""
+    if summary.empty:
+        return "(no results)"
+    aligned = bool(summary["psnr_aligned_mean"].notna().any())
+    header = ["method", "scenes x seeds", "PSNR dB", "SSIM", "LPIPS"]
+    header += ["aligned PSNR dB"] if aligned else []
+    header += ["fit time s"]
+    reasons: list[str] = []
+    blocks: list[tuple[str, list[list[str]]]] = []
+    for (dataset, blur), group in summary.groupby(["dataset", "blur"], sort=False):
+        lines = []
+        for row in group.to_dict("records"):
+            status = str(row["lpips_status"])
+            if status == "ok":
+                lpips = _text_mean_std(row["lpips_mean"], row["lpips_std"], 4)
+            else:
+                reason = status.removeprefix("missing:").strip() or "no reason"
+                reasons += [] if reason in reasons else [reason]
+                lpips = f"missing [{reasons.index(reason) + 1}]"
+            blurry = row["method"] == BLURRY_METHOD
+            cells = [
+                row["method"],
+                f"{row['n_scenes']}" if blurry else f"{row['n_scenes']} x {row['n_seeds']}",
+                _text_mean_std(row["psnr_mean"], row["psnr_std"], 2),
+                _text_mean_std(row["ssim_mean"], row["ssim_std"], 4),
+                lpips,
+            ]
+            if aligned:
+                cells.append(_text_mean_std(row["psnr_aligned_mean"], row["psnr_aligned_std"], 2))
+            cells.append(_text_mean_std(row["time_s_mean"], row["time_s_std"], 1))
+            lines.append(cells)
+        blocks.append((f"{dataset} / {blur}", lines))
+    widths = [
+        max(len(header[i]), *(len(cells[i]) for _, lines in blocks for cells in lines))
+        for i in range(len(header))
+    ]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest])
+
+    out = [line(header), "-" * len(line(header))]
+    for title, lines in blocks:
+        out += [title, *(line(cells) for cells in lines), ""]
+    out += [f"[{i}] LPIPS missing: {reason}" for i, reason in enumerate(reasons, start=1)]
+    return "\n".join(out).rstrip()
+
+
 def _json_float(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
