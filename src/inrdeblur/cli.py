@@ -43,8 +43,12 @@ EXPERIMENT_HELP = "params.yaml's experiment and datasets sections as JSON (valid
 
 def cmd_check_params(args: argparse.Namespace) -> None:
     from inrdeblur.config import load_params
+    from inrdeblur.preflight import dataset_problems
 
     params = load_params(args.params)
+    problems = dataset_problems(params, Path(args.params).resolve().parent)
+    if problems:
+        raise ParamsError(str(args.params), problems)
     exp = params["experiment"]
     print(
         f"{args.params}: ok ({len(exp['datasets'])} dataset(s), {len(exp['blurs'])} blur(s), "

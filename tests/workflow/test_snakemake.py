@@ -68,6 +68,25 @@ def test_bad_params_stop_before_any_job(tmp_path, tool_env, edit, key):
     assert elapsed < 60  # fails at parse time, not after jobs
 
 
+def test_a_missing_dataset_root_stops_the_run_before_any_job(tmp_path, tool_env):
+    """Preflight (the Snakefile's onstart): a dry run plans the jobs, a real run stops
+    before the first one with the key named, and leaves nothing behind."""
+    params = tiny_params()
+    params["experiment"]["datasets"] = ["levin"]
+    params["experiment"]["blurs"] = ["true_kernel_valid"]
+    params["experiment"]["forward_models"] = []
+    params["datasets"]["levin"] = {"root": "../levin_copy", "scenes": ["im1_kernel1"]}
+    project = make_project(tmp_path / "p", params)
+    dry = run(["snakemake", "-n", "--cores", "2"], project, tool_env, timeout=120)
+    assert dry.returncode == 0, dry.stdout
+    proc = run(["snakemake", "--cores", "2"], project, tool_env, timeout=120)
+    assert proc.returncode != 0
+    assert "preflight: nothing was run" in proc.stdout, proc.stdout
+    assert "datasets.levin.root: ../levin_copy is not a folder" in proc.stdout
+    assert not (project / "data").exists() and not (project / "results").exists()
+    assert not (project / "logs").exists()
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tool_env):
     project = make_project(tmp_path_factory.mktemp("snakemake") / "p")

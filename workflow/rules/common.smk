@@ -5,10 +5,9 @@
 # method. The per-image rules (fit, forward_model) have no `message:`: Snakemake already
 # logs their rule name and wildcards, and formatting a message costs time per job.
 import json
-import os
 import shlex
 
-from inrdeblur import experiment, layout
+from inrdeblur import experiment, layout, preflight
 from inrdeblur.config import ParamsError, validate_params
 from inrdeblur.data.download import torch_hub_dir
 from inrdeblur.data.registry import entry
@@ -34,10 +33,17 @@ LPIPS_BACKBONE = str(torch_hub_dir() / entry("lpips_alexnet")["layout"]["weights
 
 def is_fetched(dataset):
     """True when the scenes of `dataset` are read from data/raw/<dataset>, the folder that
-    `inrdeblur fetch` fills, i.e. a downloaded dataset whose `root` is the default. A root
-    set by the user is a local copy (nothing is fetched); generated data (demo) has none."""
-    root = config["datasets"].get(dataset, {}).get("root")
-    return root is not None and os.path.normpath(root) == os.path.join(RAW_DIR, dataset)
+    `inrdeblur fetch` fills (inrdeblur.preflight.is_fetched)."""
+    return preflight.is_fetched(config, dataset)
+
+
+onstart:
+    # Before any job is queued: dataset roots, mirrors and the executor's commands.
+    problems = preflight.preflight_problems(config, workflow.executor_plugin.name)
+    if problems:
+        raise WorkflowError(
+            "preflight: nothing was run\n" + "\n".join(f"  - {p}" for p in problems)
+        )
 
 
 #: every configured dataset the fetch rule may fetch (its wildcard constraint)
