@@ -26,6 +26,7 @@ from inrdeblur import layout
 from inrdeblur.blur.kernels import random_motion_kernel
 from inrdeblur.blur.uniform import UniformBlur, convolve
 from inrdeblur.fileio import read_json
+from inrdeblur.fit.run import LOG_EVERY
 from inrdeblur.methods.base import CheckpointError
 from inrdeblur.methods.checkpoint import CHECKPOINT_FORMAT, Checkpointer, Preempted
 from inrdeblur.methods.inr.fit import fit_nonblind
@@ -301,6 +302,14 @@ def test_a_fit_job_sent_sigterm_mid_fit_resumes_to_the_uninterrupted_estimates(t
         fit_command(clean_root), cwd=clean_root, env=run_env(), capture_output=True, text=True
     )
     assert clean.returncode == 0, clean.stderr[-2000:]
+    # Its log (stderr, not a terminal) has no progress bar but a line every LOG_EVERY
+    # iterations of each seed, and one when the seed is done.
+    assert "\r" not in clean.stderr and "it/s" not in clean.stderr
+    for seed in SEEDS:
+        lines = [line for line in clean.stderr.splitlines() if f" seed{seed}: " in line]
+        steps = [int(line.split("iteration ")[1].split(",")[0]) for line in lines[:-1]]
+        assert steps == list(range(LOG_EVERY, ITERATIONS + 1, LOG_EVERY)), lines
+        assert f"done, {ITERATIONS} iterations, PSNR" in lines[-1]
     # The signal lands a random fraction of one clean seed's fit time after the first fit
     # started: inside seed 0 or, on a machine faster than during the clean run, seed 1.
     fit_seconds = read_json(clean_root / fit_dir / "seed0" / "meta.json")["time_s"]

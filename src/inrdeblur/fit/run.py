@@ -55,6 +55,7 @@ import io
 import logging
 import os
 import socket
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +75,8 @@ from inrdeblur.records.scene import Scene
 from inrdeblur.seeding import seed_from_string
 
 log = logging.getLogger(__name__)
+#: iterations between progress lines in a log file when the fit does not checkpoint
+LOG_EVERY = 50
 
 VERSIONED_PACKAGES = ("inrdeblur", "torch", "numpy", "scikit-image", "lpips")
 #: file name of the fit checkpoint, in the folder of the fit's outputs
@@ -132,14 +135,31 @@ def run_fit(
         sharp=sharp,
         description=f"{method} {scene.dataset}/{scene.id} seed{seed}",
     )
+    # A progress bar only on a terminal; in a job's log file one clean line per checkpoint
+    # (every LOG_EVERY iterations when checkpoints are off) instead of carriage returns.
+    bar = progress and sys.stderr.isatty()
+    every = checkpoint_every if checkpoint_every > 0 else LOG_EVERY
+
+    def log_line(row: dict[str, float]) -> None:
+        if int(row["iteration"]) % every == 0:
+            log.info(
+                "%s: iteration %d, loss %.4g, PSNR %.2f dB, %.1f s",
+                problem.description,
+                row["iteration"],
+                row["loss"],
+                row["psnr"],
+                row["seconds"],
+            )
+
     try:
         result = method_object.run(
             problem,
             torch_seed,
-            progress=progress,
+            progress=bar,
             checkpoint_path=checkpoint_path,
             checkpoint_every=checkpoint_every,
             checkpoint_seconds=checkpoint_seconds,
+            on_iteration=None if bar else log_line,
         )
     except Preempted as err:
         err.seed = seed
@@ -175,6 +195,13 @@ def run_fit(
         "versions": package_versions(VERSIONED_PACKAGES, python=True),
     }
     write_json(outputs["meta"], meta)
+    log.info(
+        "%s: done, %d iterations, PSNR %.2f dB, %.1f s",
+        problem.description,
+        meta["iterations"],
+        meta["final_psnr"],
+        result.time_s,
+    )
     if not keep_checkpoint:
         Path(checkpoint_path).unlink(missing_ok=True)
     return meta
