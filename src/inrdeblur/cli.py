@@ -134,6 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         lpips=args.lpips,
         aligned=args.aligned,
         progress=not args.no_progress,
+        convergence_out=args.convergence_out,
     )
     log.info("wrote %s (%d fits)", args.out, len(records))
 
@@ -146,6 +147,15 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     for path in args.records:
         records += read_json(path)
     write_tables(records, args.metrics_csv, args.summary_csv, args.metrics_json)
+    if args.convergence_csv is not None:
+        from inrdeblur.metrics.convergence import (
+            concat_convergence,
+            read_convergence,
+            write_convergence,
+        )
+
+        tables = [read_convergence(path) for path in args.convergence_sets]
+        write_convergence(args.convergence_csv, concat_convergence(tables))
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -182,6 +192,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     build_report(
         metrics_csv=args.metrics_csv,
         summary_csv=args.summary_csv,
+        convergence_csv=args.convergence_csv,
         forward_models_csv=args.forward_models_csv,
         params=args.params_json,
         out_html=args.out,
@@ -302,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="when to add the shift-aligned metrics (params: metrics.aligned)",
     )
     p.add_argument("--out", type=Path, required=True, help="the JSON list of records")
+    p.add_argument(
+        "--convergence-out", type=Path, help="also summarise the fits' traces into this CSV"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_evaluate)
 
@@ -311,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-json", type=Path, required=True)
     p.add_argument(
         "records", nargs="+", type=Path, help="metric files of the evaluate jobs (JSON lists)"
+    )
+    p.add_argument("--convergence-csv", type=Path, help="the experiment's convergence table")
+    p.add_argument(
+        "--convergence-sets",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="convergence tables of the evaluate jobs, concatenated into --convergence-csv",
     )
     p.set_defaults(func=cmd_aggregate)
 
@@ -340,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--forward-models-csv", type=Path, help="summary of the blur-formation experiment"
     )
+    p.add_argument("--convergence-csv", type=Path, help="the convergence table (drawn as a figure)")
     p.add_argument(
         "--params-json", type=_json_arg, required=True, help="validated params shown in the report"
     )

@@ -27,9 +27,11 @@ fit            ``results/fits/<method>/<blur>/<dataset>/<scene>/seed<k>/``:
                ``results/checkpoints/<method>/<blur>/<dataset>/<scene>/seed<k>.pt``
 fit index      ``results/fits/<method>/index.csv``: one row per fit of the method
 evaluate       ``results/metrics/<method>/<blur>/<dataset>.json``: a JSON list, one
-               record per scene and seed (one evaluate job per method, blur, dataset)
+               record per scene and seed (one evaluate job per method, blur, dataset),
+               and ``results/convergence/<method>/<blur>/<dataset>.csv``, the
+               traces of those fits summarised (:mod:`inrdeblur.metrics.convergence`)
 aggregate      ``results/tables/metrics.csv``, ``results/tables/summary.csv``,
-               ``results/metrics.json``
+               ``results/tables/convergence.csv``, ``results/metrics.json``
 report         ``reports/index.html``, ``reports/figures/*.png``
 =============  ====================================================================
 """
@@ -68,11 +70,13 @@ FIT_INDEX = "results/fits/{method}/index.csv"
 FIT_CHECKPOINT_DIR = "results/checkpoints/{method}/{blur}/{dataset}/{scene}"
 #: the metric records of one evaluate job: every fit of a method on a blur of a dataset
 METRICS_SET = "results/metrics/{method}/{blur}/{dataset}.json"
+CONVERGENCE_SET = "results/convergence/{method}/{blur}/{dataset}.csv"
 FORWARD_RECORD = "results/forward_models/{blur}/{dataset}/{scene}.json"
 FORWARD_RECORDS_TABLE = "results/forward_models/records.csv"
 FORWARD_SUMMARY_TABLE = "results/forward_models/summary.csv"
 METRICS_TABLE = "results/tables/metrics.csv"
 SUMMARY_TABLE = "results/tables/summary.csv"
+CONVERGENCE_TABLE = "results/tables/convergence.csv"
 METRICS_JSON = "results/metrics.json"
 REPORT_HTML = "reports/index.html"
 REPORT_FIGURES = "reports/figures"

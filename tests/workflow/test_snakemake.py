@@ -114,6 +114,30 @@ def test_full_run_writes_every_stage_output(finished_run):
     assert len(list((p / "reports/figures").glob("*.png"))) >= 2
 
 
+def test_convergence_table_summarises_every_trace(finished_run):
+    """results/tables/convergence.csv against the medians of the fits' own traces."""
+    p = finished_run
+    table = pd.read_csv(p / "results/tables/convergence.csv")
+    assert sorted(set(table["blur"])) == sorted(BLURS) and set(table["method"]) == {"siren_tv"}
+    for blur in BLURS:
+        rows = table[table["blur"] == blur].set_index("iteration")
+        assert rows.index.tolist() == list(range(1, 13))
+        assert (rows["n_fits"] == 4).all()  # 2 scenes x 2 seeds
+        traces = [
+            pd.read_csv(p / f"results/fits/siren_tv/{blur}/demo/{scene}/seed{seed}/trace.csv")
+            for scene, seed in itertools.product(("astronaut", "motorcycle"), (0, 1))
+        ]
+        last = [t["psnr"].iloc[-1] for t in traces]
+        assert rows.loc[12, "psnr_median"] == pytest.approx(float(np.median(last)), abs=1e-12)
+        seconds = [t["seconds"].iloc[0] for t in traces]
+        assert rows.loc[1, "seconds"] == pytest.approx(float(np.median(seconds)), abs=1e-12)
+    assert (p / "reports/figures/convergence.png").is_file()
+    assert (
+        "Convergence: PSNR of the estimate against wall time"
+        in (p / "reports/index.html").read_text()
+    )
+
+
 def test_metrics_table_matches_an_independent_computation(finished_run):
     """Recompute PSNR/SSIM of every fit with scikit-image from the stage files."""
     p = finished_run

@@ -148,6 +148,10 @@ def all_metric_sets():
     return [layout.METRICS_SET.format(**s) for s in experiment.evaluation_sets(config)]
 
 
+def all_convergence_sets():
+    return [layout.CONVERGENCE_SET.format(**s) for s in experiment.evaluation_sets(config)]
+
+
 def all_forward_model_records():
     return [
         layout.FORWARD_RECORD.format(**item)

@@ -3,7 +3,8 @@ rule evaluate:
     input:
         unpack(evaluation_set_inputs),
     output:
-        layout.METRICS_SET,
+        records=layout.METRICS_SET,
+        convergence=layout.CONVERGENCE_SET,
     log:
         "logs/evaluate/{method}/{blur}/{dataset}.log",
     conda:
@@ -22,17 +23,20 @@ rule evaluate:
     shell:
         "inrdeblur evaluate --method {wildcards.method} --blur {wildcards.blur}"
         " --dataset {wildcards.dataset} --settings {params.settings:q} --seeds {params.seeds}"
-        " {params.lpips} --aligned {params.aligned} --no-progress --out {output:q} 2> {log:q}"
+        " {params.lpips} --aligned {params.aligned} --no-progress --out {output.records:q}"
+        " --convergence-out {output.convergence:q} 2> {log:q}"
 
 
 rule aggregate:
     """Long metrics table, summary table and DVC metrics of the whole experiment."""
     input:
-        all_metric_sets(),
+        records=all_metric_sets(),
+        convergence=all_convergence_sets(),
     output:
         metrics=layout.METRICS_TABLE,
         summary=layout.SUMMARY_TABLE,
         json=layout.METRICS_JSON,
+        convergence=layout.CONVERGENCE_TABLE,
     log:
         "logs/aggregate.log",
     conda:
@@ -45,4 +49,6 @@ rule aggregate:
         "aggregate metrics"
     shell:
         "inrdeblur aggregate --metrics-csv {output.metrics:q} --summary-csv {output.summary:q}"
-        " --metrics-json {output.json:q} {input:q} 2> {log:q}"
+        " --metrics-json {output.json:q} {input.records:q}"
+        " --convergence-csv {output.convergence:q} --convergence-sets {input.convergence:q}"
+        " 2> {log:q}"

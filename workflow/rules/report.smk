@@ -4,6 +4,7 @@ rule report:
     input:
         metrics=layout.METRICS_TABLE,
         summary=layout.SUMMARY_TABLE,
+        convergence=layout.CONVERGENCE_TABLE,
         forward=layout.FORWARD_SUMMARY_TABLE,
         scenes=all_scene_dirs(),
         blurred=all_blurred_dirs(),
@@ -26,6 +27,6 @@ rule report:
         "render the report"
     shell:
         "inrdeblur report --metrics-csv {input.metrics:q} --summary-csv {input.summary:q}"
-        " --forward-models-csv {input.forward:q}"
+        " --forward-models-csv {input.forward:q} --convergence-csv {input.convergence:q}"
         " --params-json {params.experiment:q} --max-scenes {params.max_scenes} --out {output.html:q}"
         " --figures {output.figures:q} 2> {log:q}"

@@ -31,6 +31,7 @@ from inrdeblur.colour import rgb_to_y
 from inrdeblur.fileio import InputFileError, read_json, write_json
 from inrdeblur.methods.base import observation_sha256
 from inrdeblur.metrics.aligned import aligned_metrics
+from inrdeblur.metrics.convergence import convergence_summary, read_trace, write_convergence
 from inrdeblur.metrics.fidelity import psnr, ssim
 from inrdeblur.records.blurred import BlurredImage
 from inrdeblur.records.fit import FitEstimate
@@ -256,17 +257,20 @@ def evaluate_set(
     aligned: str = "auto",
     root: str | Path = ".",
     progress: bool = True,
+    convergence_out: Path | None = None,
 ) -> list[dict[str, Any]]:
     """One evaluate job: the record of every scene x seed of one evaluation set.
 
     Reads the scenes, blurred images and fits at their :mod:`inrdeblur.layout` paths under
     ``root`` and writes the records, scene-major, as one JSON list to ``out`` (a
     :data:`~inrdeblur.layout.METRICS_SET`). The LPIPS network is loaded once for all; each
-    scene is read, and its blurry input scored, once for all its seeds.
+    scene is read, and its blurry input scored, once for all its seeds. With
+    ``convergence_out`` (a :data:`~inrdeblur.layout.CONVERGENCE_SET`), the traces of the
+    same fits are summarised there (:func:`~inrdeblur.metrics.convergence.convergence_summary`).
     """
     _check_aligned(aligned)
     metric = _lpips_metric(lpips, None)
-    records = []
+    records, traces = [], []
     for scene in tqdm(scenes, desc=f"evaluate {method} {blur}/{dataset}", disable=not progress):
         reference = load_reference(
             layout.scene_path(dataset, scene, root),
@@ -283,6 +287,10 @@ def evaluate_set(
                     f"not {method!r} with seed {seed}"
                 )
             records.append(record)
+            if convergence_out is not None:
+                traces.append(read_trace(fit["trace"]))
+    if convergence_out is not None:
+        write_convergence(convergence_out, convergence_summary(traces, dataset, blur, method))
     write_json(out, records)
     return records
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from inrdeblur.metrics.convergence import read_convergence
 from inrdeblur.metrics.tables import read_table
 from inrdeblur.report.figures import write_figures
 from inrdeblur.report.html import (
@@ -26,17 +27,20 @@ def build_report(
     max_scenes: int = 8,
     root: str | os.PathLike = ".",
     forward_models_csv: str | os.PathLike | None = None,
+    convergence_csv: str | os.PathLike | None = None,
 ) -> None:
     """Write ``out_html`` and the figure PNGs in ``figures_dir`` from the aggregate tables.
 
     Images of the visual grid are read from the scene, blurred and fit files under
     ``root`` (paths from :mod:`inrdeblur.layout`); ``params`` are shown as used. The
-    blur-formation summary ``forward_models_csv``, when given and not empty, gets its table.
+    blur-formation summary ``forward_models_csv``, when given and not empty, gets its table;
+    the convergence table ``convergence_csv``, when given and not empty, its figure.
     """
     metrics = read_table(metrics_csv)
     summary = read_table(summary_csv)
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
-    write_figures(metrics, figures_dir)
+    convergence = read_convergence(convergence_csv) if convergence_csv else None
+    write_figures(metrics, figures_dir, convergence)
     grid = build_grid(metrics, root=root, max_scenes_per_dataset=max_scenes)
     render_report(
         out_html,

@@ -12,6 +12,9 @@ name                   content
 ``psnr_vs_time``       PSNR against fit time, one point per fit, per-method means
 ``psnr_per_scene``     PSNR per scene and method (all seeds) beside the blurry input
 ``psnr_gain``          PSNR gain over the blurry input per scene, mean over seeds
+``convergence``        PSNR against wall time during the fits, median and interquartile
+                       band over fits (from the convergence table of
+                       :mod:`inrdeblur.metrics.convergence`, when there is one)
 =====================  ==============================================================
 """
 
@@ -31,11 +34,13 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from inrdeblur import layout
 from inrdeblur.fileio import atomic_path
+from inrdeblur.metrics.convergence import CONVERGENCE_COLUMNS
 from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS
 
 __all__ = [
     "FIGURES",
     "FIGURE_CAPTIONS",
+    "convergence",
     "figure_png",
     "method_palette",
     "psnr_gain",
@@ -321,6 +326,46 @@ def psnr_gain(metrics: pd.DataFrame) -> Figure:
     return fig
 
 
+def convergence(table: pd.DataFrame) -> Figure:
+    """Median PSNR (dB) against median wall time (s) over the fits of each method, with
+    the interquartile band, one panel per (dataset, blur); a logarithmic time axis when the
+    panel's times span more than :data:`LOG_TIME_RATIO`.
+
+    Raises:
+        ValueError: columns are missing, or the table is empty.
+    """
+    import seaborn as sns
+
+    missing = [c for c in CONVERGENCE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"convergence table lacks column(s) {', '.join(missing)}")
+    if table.empty:
+        raise ValueError("convergence table is empty: nothing to plot")
+    panels = list(table.groupby(["dataset", "blur"], sort=True))
+    methods = sorted(table["method"].unique())
+    palette = method_palette(methods)
+    with sns.axes_style("whitegrid"), _rc_context():
+        fig, axes = _figure(len(panels), 4.6, 3.6)
+        for ax, ((dataset, blur), data) in zip(axes, panels, strict=True):
+            for method, line in data.groupby("method", sort=True):
+                line = line.sort_values("iteration")
+                seconds = line["seconds"].to_numpy(dtype=np.float64)
+                color = palette[method]
+                ax.fill_between(
+                    seconds, line["psnr_q25"], line["psnr_q75"], color=color, alpha=0.2, lw=0
+                )
+                ax.plot(seconds, line["psnr_median"], color=color, lw=1.5, label=method)
+            positive = data["seconds"][data["seconds"] > 0]
+            if len(positive) and positive.max() / positive.min() > LOG_TIME_RATIO:
+                ax.set_xscale("log")
+            ax.set_title(f"{dataset} / {blur}")
+            ax.set_xlabel("wall time (s)")
+            ax.set_ylabel("PSNR (dB)")
+        handles = [Line2D([], [], color=palette[m], lw=1.5, label=m) for m in methods]
+        _legend(fig, handles)
+    return fig
+
+
 def _rc_context():
     import matplotlib
 
@@ -350,8 +395,18 @@ FIGURES: dict[str, tuple[Callable[[pd.DataFrame], Figure], str]] = {
         "per-scene means instead.",
     ),
 }
+#: caption of the convergence figure, drawn from the convergence table
+CONVERGENCE_CAPTION = (
+    "Convergence: PSNR of the estimate against wall time during the fits. Lines are "
+    "medians over a method's fits (every scene and seed) at each iteration, plotted at "
+    "their median time; bands span the 25th to 75th percentile. The PSNR is the fit's "
+    "own trace (against the sharp image, not shift-aligned)."
+)
 #: name -> caption.
-FIGURE_CAPTIONS: dict[str, str] = {name: caption for name, (_, caption) in FIGURES.items()}
+FIGURE_CAPTIONS: dict[str, str] = {
+    **{name: caption for name, (_, caption) in FIGURES.items()},
+    "convergence": CONVERGENCE_CAPTION,
+}
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -367,13 +422,18 @@ def render_figures(metrics: pd.DataFrame) -> dict[str, bytes]:
 
 
 def write_figures(
-    metrics: pd.DataFrame, out_dir: str | os.PathLike = layout.REPORT_FIGURES
+    metrics: pd.DataFrame,
+    out_dir: str | os.PathLike = layout.REPORT_FIGURES,
+    convergence_table: pd.DataFrame | None = None,
 ) -> dict[str, bytes]:
-    """Render all :data:`FIGURES` and write each to ``<out_dir>/<name>.png`` atomically.
+    """Render all :data:`FIGURES` (and :func:`convergence` when ``convergence_table`` is
+    given and not empty) and write each to ``<out_dir>/<name>.png`` atomically.
 
     Returns ``{name: PNG bytes}`` (what was written), in report order.
     """
     pngs = render_figures(metrics)
+    if convergence_table is not None and not convergence_table.empty:
+        pngs["convergence"] = figure_png(convergence(convergence_table))
     for name, png in pngs.items():
         with atomic_path(Path(out_dir) / f"{name}.png") as tmp:
             tmp.write_bytes(png)
