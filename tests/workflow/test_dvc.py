@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -52,6 +53,9 @@ def test_repro_caching_sequence(dvc_project, tool_env):
     assert second.returncode == 0
     assert ran(second.stdout) == set()
     assert "up to date" in second.stdout
+    check_metrics_and_plots(root, tool_env)
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "first results"]):
+        assert run(cmd, root, tool_env).returncode == 0
 
     # 2. One method's setting changed: dvc status names only that fit and downstream.
     params = tiny_params(("siren_tv", "siren_plain"))
@@ -64,6 +68,12 @@ def test_repro_caching_sequence(dvc_project, tool_env):
     third = run(["dvc", "repro"], root, tool_env)
     assert third.returncode == 0, third.stdout[-5000:]
     assert ran(third.stdout) == {"fit@siren_tv", "evaluate", "report"}
+    # dvc metrics diff against the committed results: only siren_tv's numbers moved.
+    diff = run(["dvc", "metrics", "diff", "--json"], root, tool_env)
+    assert diff.returncode == 0, diff.stdout
+    changed = json.loads(diff.stdout)["results/metrics.json"]
+    assert changed and all(".siren_tv." in key for key in changed), sorted(changed)
+    assert {"demo.motion.siren_tv.psnr", "demo.parallax.siren_tv.psnr"} <= set(changed)
     changed = digest(root, "results/fits/*/*/*/*/*/estimate.npz")
     for path, value in changed.items():
         if "/siren_plain/" in path:
@@ -90,6 +100,25 @@ def test_repro_caching_sequence(dvc_project, tool_env):
         p for p in forward if "/parallax/" in p
     }
     write_params(root, tiny_params(("siren_tv", "siren_plain")))
+
+
+def check_metrics_and_plots(root, env) -> None:
+    """`dvc metrics show` reads results/metrics.json and `dvc plots show` fills the
+    convergence template with every row of results/tables/convergence.csv."""
+    shown = run(["dvc", "metrics", "show", "--json"], root, env)
+    assert shown.returncode == 0, shown.stdout
+    metrics = json.loads(shown.stdout)
+    values = next(iter(metrics.values()))["data"]["results/metrics.json"]["data"]
+    assert set(values["demo"]["motion"]) >= {"siren_tv", "siren_plain"}
+    plots = run(["dvc", "plots", "show", "--json"], root, env)
+    assert plots.returncode == 0, plots.stdout
+    (plot,) = json.loads(plots.stdout)["data"]["convergence"]
+    rows = plot["content"]["data"]["values"]
+    assert plot["content"]["spec"]["layer"][1]["encoding"]["y"]["field"] == "psnr_median"
+    table = (root / "results/tables/convergence.csv").read_text().splitlines()
+    assert len(rows) == len(table) - 1
+    assert {row["method"] for row in rows} == {"siren_tv", "siren_plain"}
+    assert {row["blur"] for row in rows} == {"motion", "parallax"}
 
 
 def test_bad_params_fail_before_any_stage_runs(dvc_project, tool_env, tmp_path):

@@ -74,9 +74,11 @@ def make_dvc_project(root: Path, params: dict[str, Any], env: dict[str, str]) ->
         ["git", "config", "user.name", "test"],
         ["dvc", "init", "-q"],
         ["dvc", "config", "core.analytics", "false"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "tiny project"],
     ):
+        proc = run(cmd, project, env)
+        assert proc.returncode == 0, proc.stdout
+    shutil.copytree(REPO / ".dvc" / "plots", project / ".dvc" / "plots")  # plot templates
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "tiny project"]):
         proc = run(cmd, project, env)
         assert proc.returncode == 0, proc.stdout
     return project
