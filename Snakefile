@@ -10,6 +10,10 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+# `snakemake --report report.zip`: the annotated outputs (report(...) in the rules).
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/blur.smk"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -136,6 +137,20 @@ def test_convergence_table_summarises_every_trace(finished_run):
         "Convergence: PSNR of the estimate against wall time"
         in (p / "reports/index.html").read_text()
     )
+
+
+def test_snakemakes_own_report_holds_the_annotated_outputs(finished_run, tool_env):
+    """`snakemake --report report.zip` after the run: the HTML report, the figures and
+    the two tables, each under its category."""
+    p = finished_run
+    proc = run(["snakemake", "--report", "report.zip"], p, tool_env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    with zipfile.ZipFile(p / "report.zip") as archive:
+        names = archive.namelist()
+    files = {name.rsplit("/", 1)[-1] for name in names if "/data/raw/" in name}
+    expected = {"index.html", "psnr_vs_time.png", "convergence.png", "summary.csv"}
+    assert expected | {"convergence.csv"} <= files, sorted(files)
+    (p / "report.zip").unlink()
 
 
 def test_metrics_table_matches_an_independent_computation(finished_run):

@@ -34,9 +34,11 @@ rule aggregate:
         convergence=all_convergence_sets(),
     output:
         metrics=layout.METRICS_TABLE,
-        summary=layout.SUMMARY_TABLE,
+        summary=report(layout.SUMMARY_TABLE, caption="../report/summary.rst", category="Tables"),
         json=layout.METRICS_JSON,
-        convergence=layout.CONVERGENCE_TABLE,
+        convergence=report(
+            layout.CONVERGENCE_TABLE, caption="../report/convergence.rst", category="Tables"
+        ),
     log:
         "logs/aggregate.log",
     conda:

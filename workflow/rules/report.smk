@@ -10,8 +10,13 @@ rule report:
         blurred=all_blurred_dirs(),
         fit_indexes=all_fit_indexes(),
     output:
-        html=layout.REPORT_HTML,
-        figures=directory(layout.REPORT_FIGURES),
+        html=report(layout.REPORT_HTML, caption="../report/html.rst", category="Report"),
+        figures=report(
+            directory(layout.REPORT_FIGURES),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     log:
         "logs/report.log",
     conda:
