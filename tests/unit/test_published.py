@@ -200,3 +200,22 @@ def test_the_report_has_no_published_rows_for_the_demo(tmp_path: Path):
     parser.feed(out.read_text(encoding="utf-8"))
     assert [kind for kind, _ in parser.rows] == ["input", "method"]
     assert parser.sources == []
+
+
+def test_thesis_rows_fill_the_plain_columns_with_time_size_and_lpips(tmp_path: Path):
+    records = [_record("scene_0001", "hashgrid_tv", 30.0)]
+    for record in records:
+        record.update(dataset="realcmb", blur="icb_stored", psnr_aligned=None)
+        record.update(ssim_aligned=None, psnr_aligned_blurry=None, ssim_aligned_blurry=None)
+    metrics = tables.metrics_table(records)
+    out = tmp_path / "r.html"
+    params = {"blurs": {"icb_stored": ICB_STORED}}
+    html.render_report(out, tmp_path, metrics, tables.summary_table(metrics), [], params, {})
+    parser = _Rows()
+    parser.feed(out.read_text(encoding="utf-8"))
+    published = [cells for kind, cells in parser.rows if kind == "published"]
+    assert len(published) == 2 + 4 + 3  # thesis Tables 4.1, 4.2 and 4.4 on RealCMB
+    dif = next(cells for cells in published if cells[2].startswith("published: DiF"))
+    # no aligned columns: PSNR, gain, SSIM, LPIPS, time, size
+    assert dif[6:12] == ["28.48", "—", "0.9073", "2.14e-05", "1274", "8.69"]
+    assert any("data_range=2" in source for source in parser.sources)

@@ -252,10 +252,6 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
     return rows, reasons
 
 
-def _published_cell(value: float, decimals: int) -> str:
-    return _fmt(value, decimals) if _is_number(value) else "—"
-
-
 def _with_published(
     rows: list[dict[str, Any]],
     params: dict[str, Any],
@@ -270,7 +266,8 @@ def _with_published(
     out: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         out.append(row)
-        last = index + 1 == len(rows) or (rows[index + 1]["dataset"], rows[index + 1]["blur"]) != (
+        following = rows[index + 1] if index + 1 < len(rows) else None
+        last = following is None or (following["dataset"], following["blur"]) != (
             row["dataset"],
             row["blur"],
         )
@@ -284,7 +281,7 @@ def _with_published(
             if source not in sources:
                 sources.append(source)
             aligned = pub.aligned and show_aligned
-            psnr, ssim = _published_cell(pub.psnr, 2), _published_cell(pub.ssim, 4)
+            psnr, ssim = _fmt(pub.psnr, 2), _fmt(pub.ssim, 4)
             lpips = pub.lpips_x1e4 * 1e-4 if _is_number(pub.lpips_x1e4) else math.nan
             out.append(
                 {
@@ -304,10 +301,8 @@ def _with_published(
                     "lpips_missing": None,
                     "psnr_aligned": psnr if aligned else "—",
                     "ssim_aligned": ssim if aligned else "—",
-                    "time": _published_cell(pub.time_s, _time_decimals(pub.time_s))
-                    if _is_number(pub.time_s)
-                    else "—",
-                    "size": _published_cell(pub.size_mb, 2),
+                    "time": _fmt(pub.time_s, _time_decimals(pub.time_s)),
+                    "size": _fmt(pub.size_mb, 2),
                     "psnr_best": False,
                     "ssim_best": False,
                     "lpips_best": False,
