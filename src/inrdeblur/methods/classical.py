@@ -18,6 +18,8 @@ This module is not a method type (it defines no ``METHOD``). It holds:
   divergence);
 - :func:`double_operator`, :func:`image_tensor`, :func:`crop_latent`: the float64 copy of
   the operator, numpy (H, W, C) <-> torch (1, C, H, W), the estimate's crop;
+- :func:`channel_dot`, :func:`per_channel`: per-channel inner products and step lengths
+  of the conjugate-gradient solvers;
 - :func:`run_classical`: the part of :meth:`Method.run` common to all of them (device,
   progress bar, trace rows, callback, :class:`~inrdeblur.methods.base.MethodResult`),
   around a solver function that reports each iteration through a :data:`SolverCallback`,
@@ -118,6 +120,17 @@ def crop_latent(latent: torch.Tensor, operator: BlurOperator) -> torch.Tensor:
     top, _, left, _ = operator.margin
     height, width = operator.image_shape
     return latent[..., top : top + height, left : left + width]
+
+
+def channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-channel inner products of two (1, C, ...) tensors: (C,); the channels of a
+    latent are independent systems with their own conjugate-gradient step lengths."""
+    return (a * b).transpose(0, 1).reshape(a.shape[1], -1).sum(dim=1)
+
+
+def per_channel(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(C,) -> a shape broadcasting against ``like`` (1, C, ...)."""
+    return values.view(1, -1, *([1] * (like.ndim - 2)))
 
 
 def replicate_start(y: torch.Tensor, operator: BlurOperator) -> torch.Tensor:

@@ -54,7 +54,9 @@ from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.methods.classical import (
     ClassicalMethod,
     SolverCallback,
+    channel_dot,
     device_name,
+    per_channel,
     positive_float,
     positive_int,
     replicate_start,
@@ -131,16 +133,6 @@ def unit_weights(x: torch.Tensor) -> list[torch.Tensor]:
     return [torch.ones_like(apply_filter(x, stencil)) for stencil, _ in FILTERS]
 
 
-def _channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-channel inner products of two (1, C, ...) tensors: (C,)."""
-    return (a * b).transpose(0, 1).reshape(a.shape[1], -1).sum(dim=1)
-
-
-def _per_channel(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(C,) -> a shape broadcasting against ``like`` (1, C, ...)."""
-    return values.view(1, -1, *([1] * (like.ndim - 2)))
-
-
 def weighted_normal_matrix(
     operator: BlurOperator, weight: float, weights: list[torch.Tensor], x: torch.Tensor
 ) -> torch.Tensor:
@@ -200,7 +192,7 @@ def solve_sparse_irls(
         The :class:`SparseSolution`.
     """
     b = operator.adjoint(y)
-    b_norm = _channel_dot(b, b).sqrt()
+    b_norm = channel_dot(b, b).sqrt()
     b_norm = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
     lam = prior_weight(weight, exponent)
     x = replicate_start(y, operator)
@@ -213,7 +205,7 @@ def solve_sparse_irls(
         ax = operator(x)
         r = b - weighted_normal_matrix(operator, weight, weights, x)
         p = r.clone()
-        rr = _channel_dot(r, r)
+        rr = channel_dot(r, r)
         active = rr > 0
         for _ in range(cg_iterations):
             if not bool(active.any()):
@@ -222,14 +214,14 @@ def solve_sparse_irls(
             mp = operator.adjoint(ap)
             for (stencil, _), w in zip(FILTERS, weights, strict=True):
                 mp = mp + weight * apply_filter_adjoint(w * apply_filter(p, stencil), stencil)
-            pmp = _channel_dot(p, mp)
+            pmp = channel_dot(p, mp)
             alpha = torch.where(active, rr / torch.where(active, pmp, 1.0), 0.0)
-            x += _per_channel(alpha, x) * p
-            ax += _per_channel(alpha, ax) * ap
-            r -= _per_channel(alpha, r) * mp
-            rr_new = _channel_dot(r, r)
+            x += per_channel(alpha, x) * p
+            ax += per_channel(alpha, ax) * ap
+            r -= per_channel(alpha, r) * mp
+            rr_new = channel_dot(r, r)
             beta = torch.where(active, rr_new / torch.where(active, rr, 1.0), 0.0)
-            p = r + _per_channel(beta, p) * p
+            p = r + per_channel(beta, p) * p
             rr = torch.where(active, rr_new, rr)
             active = active & (rr > 0)
             iterations += 1
@@ -238,7 +230,7 @@ def solve_sparse_irls(
                 reg_loss = sparse_penalty(x, exponent).item()
                 callback(x, data_loss + lam * reg_loss, data_loss, reg_loss)
     residual = b - weighted_normal_matrix(operator, weight, weights, x)
-    relative = (_channel_dot(residual, residual).sqrt() / b_norm).tolist()
+    relative = (channel_dot(residual, residual).sqrt() / b_norm).tolist()
     return SparseSolution(x, iterations, reweightings + 1, relative)
 
 

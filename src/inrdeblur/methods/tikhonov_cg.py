@@ -46,9 +46,11 @@ from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.methods.classical import (
     ClassicalMethod,
     SolverCallback,
+    channel_dot,
     device_name,
     gradient,
     gradient_adjoint,
+    per_channel,
     positive_float,
     positive_int,
     replicate_start,
@@ -73,16 +75,6 @@ class TikhonovSolution:
     iterations: int
     converged: bool
     relative_residual: list[float]
-
-
-def _channel_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-channel inner products of two (1, C, ...) tensors: (C,)."""
-    return (a * b).transpose(0, 1).reshape(a.shape[1], -1).sum(dim=1)
-
-
-def _per_channel(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(C,) -> a shape broadcasting against ``like`` (1, C, ...)."""
-    return values.view(1, -1, *([1] * (like.ndim - 2)))
 
 
 def normal_matrix(operator: BlurOperator, weight: float, x: torch.Tensor) -> torch.Tensor:
@@ -119,24 +111,24 @@ def solve_tikhonov_cg(
     ax, dx = operator(x), gradient(x)
     r = b - operator.adjoint(ax) - weight * gradient_adjoint(dx)
     p = r.clone()
-    rr = _channel_dot(r, r)
-    b_norm = _channel_dot(b, b).sqrt()
+    rr = channel_dot(r, r)
+    b_norm = channel_dot(b, b).sqrt()
     b_norm = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
     active = rr.sqrt() / b_norm > tolerance
     iterations = 0
     while iterations < max_iterations and bool(active.any()):
         ap, dp = operator(p), gradient(p)
         mp = operator.adjoint(ap) + weight * gradient_adjoint(dp)
-        pmp = _channel_dot(p, mp)
+        pmp = channel_dot(p, mp)
         # Converged channels are frozen: step 0, and no division by their zero residual.
         alpha = torch.where(active, rr / torch.where(active, pmp, 1.0), 0.0)
-        x += _per_channel(alpha, x) * p
-        ax += _per_channel(alpha, ax) * ap
-        dx += _per_channel(alpha, dx) * dp
-        r -= _per_channel(alpha, r) * mp
-        rr_new = _channel_dot(r, r)
+        x += per_channel(alpha, x) * p
+        ax += per_channel(alpha, ax) * ap
+        dx += per_channel(alpha, dx) * dp
+        r -= per_channel(alpha, r) * mp
+        rr_new = channel_dot(r, r)
         beta = torch.where(active, rr_new / torch.where(active, rr, 1.0), 0.0)
-        p = r + _per_channel(beta, p) * p
+        p = r + per_channel(beta, p) * p
         rr = torch.where(active, rr_new, rr)
         active = active & (rr.sqrt() / b_norm > tolerance)
         iterations += 1
@@ -145,7 +137,7 @@ def solve_tikhonov_cg(
             reg_loss = torch.sum(dx**2).item()
             callback(x, data_loss + weight * reg_loss, data_loss, reg_loss)
     residual = b - normal_matrix(operator, weight, x)
-    relative = (_channel_dot(residual, residual).sqrt() / b_norm).tolist()
+    relative = (channel_dot(residual, residual).sqrt() / b_norm).tolist()
     return TikhonovSolution(x, iterations, not bool(active.any()), relative)
 
 
