@@ -49,12 +49,25 @@ def test_medians_and_quartiles_per_iteration():
     assert {first["dataset"], first["blur"], first["method"]} == {"demo", "motion", "siren_tv"}
 
 
-def test_a_shorter_fit_counts_only_where_it_ran_and_nan_psnr_is_left_out():
-    traces = [trace([20.0, 24.0, 26.0], [1.0, 2.0, 3.0]), trace([22.0, math.nan], [1.0, 2.0])]
+def test_a_fit_that_stopped_early_counts_with_its_final_estimate():
+    # Fit 2 stops after iteration 2 (a converged solver); later it counts as 30 dB at 2 s.
+    traces = [
+        trace([20.0, 24.0, 26.0, 27.0], [1.0, 2.0, 3.0, 4.0]),
+        trace([22.0, 30.0], [1.0, 2.0]),
+    ]
     table = convergence_summary(traces, "d", "b", "m").set_index("iteration")
-    assert table["n_fits"].tolist() == [2, 2, 1]
-    assert table.loc[2, "psnr_median"] == 24.0  # the NaN is not a value
-    assert table.loc[3, "psnr_median"] == 26.0 and table.loc[3, "seconds"] == 3.0
+    assert table["n_fits"].tolist() == [2, 2, 1, 1]  # still running
+    assert table.loc[3, "psnr_median"] == (26.0 + 30.0) / 2
+    assert table.loc[4, "psnr_median"] == (27.0 + 30.0) / 2  # the two final PSNRs
+    assert table.loc[4, "seconds"] == (4.0 + 2.0) / 2
+    assert table.loc[4, "psnr_q25"] == 27.0 + 0.25 * 3.0
+
+
+def test_nan_psnr_is_left_out_of_the_quantiles():
+    traces = [trace([20.0, 24.0], [1.0, 2.0]), trace([22.0, math.nan], [1.0, 2.0])]
+    table = convergence_summary(traces, "d", "b", "m").set_index("iteration")
+    assert table.loc[2, "psnr_median"] == 24.0 and table.loc[2, "n_fits"] == 2
+    assert table.loc[1, "psnr_median"] == 21.0
 
 
 def test_long_fits_are_thinned_to_evenly_spaced_iterations_with_both_ends():

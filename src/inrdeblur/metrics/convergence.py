@@ -8,11 +8,15 @@ aggregate stage concatenates them into :data:`inrdeblur.layout.CONVERGENCE_TABLE
 report draws (PSNR against wall time, median and interquartile band over fits).
 
 Columns (:data:`CONVERGENCE_COLUMNS`): ``dataset``, ``blur``, ``method``, ``iteration``,
-``n_fits`` (the fits that reached that iteration), ``seconds`` (their median wall time at
-it), ``psnr_median``, ``psnr_q25``, ``psnr_q75`` (PSNR of the estimate against the sharp
-image, the same image the fit sees: the trace's own PSNR, not the evaluate stage's). Rows
-are thinned to at most :data:`MAX_POINTS` iterations per set, evenly spaced, the first and
-last always kept, so a table stays small however long the fits ran.
+``n_fits`` (the fits still running at that iteration), ``seconds`` (the median wall time
+at it), ``psnr_median``, ``psnr_q25``, ``psnr_q75`` (PSNR of the estimate against the sharp
+image, the same image the fit sees: the trace's own PSNR, not the evaluate stage's). A fit
+that stopped before the others (a solver that met its tolerance) counts at the later
+iterations with its final PSNR and time, the estimate it delivered: so the statistics are
+always over every fit of the set, and the last row's median is the median final PSNR,
+not that of the slowest fits alone. Rows are thinned to at most :data:`MAX_POINTS`
+iterations per set, evenly spaced, the first and last always kept, so a table stays small
+however long the fits ran.
 """
 
 from __future__ import annotations
@@ -73,36 +77,46 @@ def convergence_summary(
 ) -> pd.DataFrame:
     """The convergence table of one evaluation set from the traces of its fits.
 
-    Per iteration: the number of fits that reached it, the median of their wall times,
-    and the median and quartiles (linear interpolation, as :func:`numpy.quantile`) of their
-    PSNRs; NaN PSNRs (a fit without a sharp image) are left out of the quantiles. Thinned
-    to ``max_points`` iterations (module docstring).
+    Per iteration: the number of fits still running, the median wall time, and the
+    median and quartiles (linear interpolation, as :func:`numpy.quantile`) of the PSNR
+    over every fit, a finished fit with its final values (module docstring); NaN PSNRs (a
+    fit without a sharp image) are left out of the quantiles. Thinned to ``max_points``
+    iterations.
     """
-    frames = [t.assign(fit=i) for i, t in enumerate(traces)]
-    if not frames:
+    traces = [t.sort_values("iteration") for t in traces if not t.empty]
+    if not traces:
         return pd.DataFrame(columns=list(CONVERGENCE_COLUMNS))
-    data = pd.concat(frames, ignore_index=True)
-    rows = []
-    grouped = dict(tuple(data.groupby("iteration", sort=True)))
-    for iteration in _thin(np.array(sorted(grouped)), max_points):
-        group = grouped[iteration]
-        psnr = group["psnr"].to_numpy(dtype=np.float64)
-        psnr = psnr[np.isfinite(psnr)]
-        q25, median, q75 = np.quantile(psnr, [0.25, 0.5, 0.75]) if psnr.size else (math.nan,) * 3
-        rows.append(
+    iterations = np.unique(np.concatenate([t["iteration"].to_numpy() for t in traces]))
+    psnr = np.full((len(iterations), len(traces)), np.nan)
+    seconds = np.full((len(iterations), len(traces)), np.nan)
+    running = np.zeros((len(iterations), len(traces)), dtype=bool)
+    for j, trace in enumerate(traces):
+        rows = np.searchsorted(iterations, trace["iteration"].to_numpy())
+        psnr[rows, j] = trace["psnr"].to_numpy(dtype=np.float64)
+        seconds[rows, j] = trace["seconds"].to_numpy(dtype=np.float64)
+        running[rows, j] = True
+        after = slice(rows[-1] + 1, None)  # a finished fit keeps its final estimate
+        psnr[after, j], seconds[after, j] = psnr[rows[-1], j], seconds[rows[-1], j]
+    out = []
+    for i in np.searchsorted(iterations, _thin(iterations, max_points)):
+        values = psnr[i][np.isfinite(psnr[i])]
+        q25, median, q75 = (
+            np.quantile(values, [0.25, 0.5, 0.75]) if values.size else (math.nan,) * 3
+        )
+        out.append(
             {
                 "dataset": dataset,
                 "blur": blur,
                 "method": method,
-                "iteration": int(iteration),
-                "n_fits": int(group["fit"].nunique()),
-                "seconds": float(np.median(group["seconds"].to_numpy(dtype=np.float64))),
+                "iteration": int(iterations[i]),
+                "n_fits": int(running[i].sum()),
+                "seconds": float(np.nanmedian(seconds[i])),
                 "psnr_median": float(median),
                 "psnr_q25": float(q25),
                 "psnr_q75": float(q75),
             }
         )
-    return pd.DataFrame(rows, columns=list(CONVERGENCE_COLUMNS))
+    return pd.DataFrame(out, columns=list(CONVERGENCE_COLUMNS))
 
 
 def concat_convergence(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
