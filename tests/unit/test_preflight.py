@@ -31,16 +31,18 @@ def test_the_default_root_is_fetched_and_needs_no_folder_yet(tmp_path):
 
 
 def test_a_root_the_user_set_must_exist(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
     params = _params(root="../my/levin")
     assert not is_fetched(params, "levin")
-    (problem,) = dataset_problems(params, tmp_path)
+    (problem,) = dataset_problems(params, repo)
     assert problem.startswith("datasets.levin.root: ../my/levin is not a folder")
-    (tmp_path.parent / "my" / "levin").mkdir(parents=True)
-    assert dataset_problems(params, tmp_path) == []
+    (tmp_path / "my" / "levin").mkdir(parents=True)  # relative to the repository
+    assert dataset_problems(params, repo) == []
     # A dataset outside the experiment is not checked.
     params["experiment"]["datasets"] = ["demo"]
     params["datasets"]["levin"]["root"] = "/no/such/folder"
-    assert dataset_problems(params, tmp_path) == []
+    assert dataset_problems(params, repo) == []
 
 
 @pytest.mark.parametrize("form", ["path", "file-url"])
