@@ -133,14 +133,20 @@ def unit_weights(x: torch.Tensor) -> list[torch.Tensor]:
     return [torch.ones_like(apply_filter(x, stencil)) for stencil, _ in FILTERS]
 
 
+def weighted_derivatives(weights: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``sum_f F_f^T W_f F_f x`` for a (1, C, h, w) latent ``x``: the prior's part of the
+    normal matrix."""
+    out = torch.zeros_like(x)
+    for (stencil, _), w in zip(FILTERS, weights, strict=True):
+        out = out + apply_filter_adjoint(w * apply_filter(x, stencil), stencil)
+    return out
+
+
 def weighted_normal_matrix(
     operator: BlurOperator, weight: float, weights: list[torch.Tensor], x: torch.Tensor
 ) -> torch.Tensor:
     """``(A^T A + weight sum_f F_f^T W_f F_f) x`` for a (1, C, h, w) latent ``x``."""
-    out = operator.adjoint(operator(x))
-    for (stencil, _), w in zip(FILTERS, weights, strict=True):
-        out = out + weight * apply_filter_adjoint(w * apply_filter(x, stencil), stencil)
-    return out
+    return operator.adjoint(operator(x)) + weight * weighted_derivatives(weights, x)
 
 
 @dataclass
@@ -195,13 +201,11 @@ def solve_sparse_irls(
     b_norm = channel_dot(b, b).sqrt()
     b_norm = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
     lam = prior_weight(weight, exponent)
-    x = replicate_start(y, operator)
-    weights = unit_weights(x)
+    start = replicate_start(y, operator)
+    weights = unit_weights(start)
     iterations = 0
     for solve in range(reweightings + 1):
-        if solve > 0:
-            weights = irls_weights(x, exponent, epsilon)
-        x = replicate_start(y, operator).clone()
+        x = start.clone()
         ax = operator(x)
         r = b - weighted_normal_matrix(operator, weight, weights, x)
         p = r.clone()
@@ -211,9 +215,7 @@ def solve_sparse_irls(
             if not bool(active.any()):
                 break
             ap = operator(p)
-            mp = operator.adjoint(ap)
-            for (stencil, _), w in zip(FILTERS, weights, strict=True):
-                mp = mp + weight * apply_filter_adjoint(w * apply_filter(p, stencil), stencil)
+            mp = operator.adjoint(ap) + weight * weighted_derivatives(weights, p)
             pmp = channel_dot(p, mp)
             alpha = torch.where(active, rr / torch.where(active, pmp, 1.0), 0.0)
             x += per_channel(alpha, x) * p
@@ -229,6 +231,8 @@ def solve_sparse_irls(
                 data_loss = torch.sum((ax - y) ** 2).item()
                 reg_loss = sparse_penalty(x, exponent).item()
                 callback(x, data_loss + lam * reg_loss, data_loss, reg_loss)
+        if solve < reweightings:  # the next solve's weights; the last keeps its own
+            weights = irls_weights(x, exponent, epsilon)
     residual = b - weighted_normal_matrix(operator, weight, weights, x)
     relative = (channel_dot(residual, residual).sqrt() / b_norm).tolist()
     return SparseSolution(x, iterations, reweightings + 1, relative)
