@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur.fileio import InputFileError, write_text
+from inrdeblur.metrics.tables import read_table, to_csv
 
 #: columns of a convergence table, in order
 CONVERGENCE_COLUMNS = (
@@ -39,6 +40,11 @@ CONVERGENCE_COLUMNS = (
 #: most iterations kept per evaluation set
 MAX_POINTS = 100
 _TRACE_NEEDS = ("iteration", "psnr", "seconds")
+#: column types of a convergence table that the metrics tables do not already define
+_DTYPES = {
+    "iteration": "int64", "n_fits": "int64", "seconds": "float64", "psnr_median": "float64",
+    "psnr_q25": "float64", "psnr_q75": "float64",
+}  # fmt: skip
 
 
 def read_trace(path: str | os.PathLike) -> pd.DataFrame:
@@ -131,18 +137,13 @@ def concat_convergence(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 
 def read_convergence(path: str | os.PathLike) -> pd.DataFrame:
-    """A convergence table written by :func:`write_convergence`.
+    """A convergence table written by :func:`write_convergence`, read exactly
+    (:func:`~inrdeblur.metrics.tables.read_table`).
 
     Raises:
         InputFileError: missing, unreadable, or with other columns.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: file not found")
-    try:
-        table = pd.read_csv(path, dtype={"dataset": str, "blur": str, "method": str})
-    except (ValueError, pd.errors.ParserError) as err:
-        raise InputFileError(f"{path}: not a readable convergence table ({err})") from err
+    table = read_table(path, _DTYPES)
     if tuple(table.columns) != CONVERGENCE_COLUMNS:
         raise InputFileError(
             f"{path}: columns must be {', '.join(CONVERGENCE_COLUMNS)}; got {list(table.columns)}"
@@ -151,5 +152,6 @@ def read_convergence(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def write_convergence(path: str | os.PathLike, table: pd.DataFrame) -> None:
-    """Write ``table`` as CSV atomically (full float precision)."""
-    write_text(path, table.to_csv(index=False, float_format="%.17g"))
+    """Write ``table`` as CSV atomically, floats round-tripping exactly
+    (:func:`~inrdeblur.metrics.tables.to_csv`)."""
+    write_text(path, to_csv(table))
