@@ -18,8 +18,9 @@ Benchmarks (``--bench``):
   (``blurs.true_kernel_stored``), scored with the shift-aligned protocol (15 px crop, shifts
   up to 10 px in 0.25 px steps, 8-bit estimate) and the error ratio: the aligned SSD over
   that of the best classical baseline of the same run on the same image. The published
-  known-kernel reference (:data:`PUBLISHED`), 34.53 dB / 0.949, is printed under the
-  table.
+  known-kernel reference, 34.53 dB / 0.949, is printed under the table (the non-blind
+  rows of the report's published figures that match the bench's data and blur,
+  :mod:`inrdeblur.report.published`).
 - ``lai``: Lai et al. 2016, the stored blurred images with the true kernels, on the Y
   channel (``channels: y``), downscaled to ``--max-side``, aligned protocol as above, one row
   per category and the mean.
@@ -66,6 +67,7 @@ from inrdeblur.methods.classical import ClassicalMethod
 from inrdeblur.metrics.evaluate import make_reference, score_estimate
 from inrdeblur.records.blurred import BlurredImage
 from inrdeblur.records.scene import Scene
+from inrdeblur.report.published import load_published, matching_rows
 from inrdeblur.seeding import seed_from_string
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,19 +78,6 @@ QUICK_SCENES = tuple(f"im{(j - 1) % 4 + 1}_kernel{j}" for j in range(1, 9))
 TUNING_IMAGES = ("kodim03", "kodim04", "kodim07", "kodim08")
 TUNING_KERNELS = ((13, 1), (17, 2), (21, 3), (27, 4))
 TUNING_SIDE, TUNING_CROP = 384, 255
-#: published figures on the same protocol, printed under a bench's table (not run here):
-#: (what, PSNR dB, SSIM, error ratio, source)
-PUBLISHED = {
-    "levin-2": [
-        (
-            "Levin et al. 2009 known-kernel deconvolution (sparse prior), all 32 images",
-            34.53,
-            0.949,
-            1.000,
-            "Zhang et al. 2024, Table 11 ('groundk'); shared/reference/published_results.csv",
-        )
-    ],
-}
 BENCHES = {
     "levin-1": ("levin", "true_kernel_valid"),
     "levin-2": ("levin", "true_kernel_stored"),
@@ -434,9 +423,11 @@ def main() -> None:
         print_table(common, title, aligned)
     if args.bench == "lai":
         print_category_table(rows, aligned)
-    for what, psnr, ssim, ratio, source in PUBLISHED.get(args.bench, []):
-        print(f"\npublished, not run here: {what}: {psnr:.2f} dB, SSIM {ssim:.3f}, ", end="")
-        print(f"error ratio {ratio:.3f}\n  ({source})")
+    for pub in matching_rows(dataset, params["blurs"][blur], load_published()):
+        if pub.task == "nonblind_uniform":  # a known-kernel figure, like every row above
+            print(f"\npublished, not run here: {pub.label}: {pub.psnr:.2f} dB, ", end="")
+            print(f"SSIM {pub.ssim:.3f}, error ratio {pub.error_ratio:.3f}")
+            print(f"  ({pub.citation}, Table {pub.table}: {pub.protocol_note})")
 
 
 def common_images(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
