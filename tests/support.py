@@ -13,6 +13,20 @@ LAI_DIR = REPO.parent / "shared" / "data" / "lai"
 KODAK_DIR = REPO.parent / "shared" / "data" / "kodak"
 
 
+def dense_matrix(apply, shape: tuple[int, int]):
+    """The linear map ``apply`` on (h, w) arrays as a dense matrix: column j is ``apply`` of
+    the j-th unit image, raveled."""
+    import numpy as np
+
+    h, w = shape
+    columns = []
+    for j in range(h * w):
+        unit = np.zeros(h * w)
+        unit[j] = 1.0
+        columns.append(np.ravel(apply(unit.reshape(h, w))))
+    return np.stack(columns, axis=1)
+
+
 def fit_regression(model, coords, target, optimiser, steps: int = 200) -> tuple[float, float]:
     """Fit ``model(coords)`` to ``target`` by MSE for ``steps`` steps; (start, end) MSE."""
     import torch

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import signal
+from support import dense_matrix
 
 from inrdeblur.blur.icb import ICBBlur
 from inrdeblur.blur.kernels import random_motion_kernel
@@ -41,13 +42,7 @@ CENTRE_KERNEL = np.array([[0.0, 0.05, 0.0], [0.05, 0.8, 0.05], [0.0, 0.05, 0.0]]
 def dense_blur(kernel: np.ndarray, latent_shape: tuple[int, int]) -> np.ndarray:
     """The 'valid' convolution as a dense matrix, column j = scipy's convolution of the
     j-th unit latent: (H W, h w)."""
-    h, w = latent_shape
-    columns = []
-    for j in range(h * w):
-        unit = np.zeros(h * w)
-        unit[j] = 1.0
-        columns.append(signal.convolve2d(unit.reshape(h, w), kernel, mode="valid").ravel())
-    return np.stack(columns, axis=1)
+    return dense_matrix(lambda unit: signal.convolve2d(unit, kernel, mode="valid"), latent_shape)
 
 
 def dense_differences(shape: tuple[int, int]) -> np.ndarray:

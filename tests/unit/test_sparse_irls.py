@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import signal
+from support import dense_matrix
 
 from inrdeblur.blur.kernels import random_motion_kernel
 from inrdeblur.blur.uniform import UniformBlur
@@ -41,13 +42,7 @@ W0, EPSILON, ALPHA = 0.1, 0.01, 0.8
 
 def dense_filter(f: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``correlate2d(x, f, 'valid')`` as a dense matrix over the raveled (h, w) image."""
-    h, w = shape
-    columns = []
-    for j in range(h * w):
-        unit = np.zeros(h * w)
-        unit[j] = 1.0
-        columns.append(signal.correlate2d(unit.reshape(h, w), f, mode="valid").ravel())
-    return np.stack(columns, axis=1)
+    return dense_matrix(lambda unit: signal.correlate2d(unit, f, mode="valid"), shape)
 
 
 def dense_operator(op: UniformBlur) -> np.ndarray:
