@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""How the workflow scales to a paper-sized experiment: Snakemake's DAG and `dvc status`.
+"""How the workflow scales to a paper-sized study: Snakemake's DAG and `dvc status`.
 
 Copies the workflow into a temporary directory (a fresh git + DVC repository, no data),
 then times, in the same process,
 
-- the baseline: the repository's params.yaml (the demo experiment);
-- the paper scale: every dataset of the registry (demo, Levin, Lai, Kodak, VirtualCMB,
-  RealCMB and 1,111 GoPro-style test pairs), every method of params.yaml and 3 seeds,
-  on one uniform blur: more than 40,000 fits in about 14,000 fit jobs (a job fits every
-  seed of one image);
+- the baseline: the repository's params.yaml (its enabled studies: the demo);
+- the paper scale: one study of every dataset of the registry (demo, Levin, Lai, Kodak,
+  VirtualCMB, RealCMB and 1,111 GoPro-style test pairs), every method of params.yaml and
+  3 seeds, on one uniform blur: about 69,000 fits in 23,000 fit jobs with the ten methods
+  of params.yaml (a job fits every seed of one image);
 - Snakemake's floor: a trivial workflow (one rule that touches a file) with as many jobs
   as the paper scale, which shows what Snakemake itself costs per job here;
 
@@ -35,6 +35,8 @@ from pathlib import Path
 
 import yaml
 
+from inrdeblur import experiment
+from inrdeblur.config import validate_params
 from inrdeblur.data import registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,15 +56,16 @@ TARGETS_S = {"snakemake -n": 20.0, "dvc status": 10.0}
 
 
 def paper_params() -> dict:
-    """Every dataset, every method, 3 seeds, one uniform blur."""
+    """One study: every dataset, every method, 3 seeds, one uniform blur."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["experiment"].update(
-        datasets=list(registry.DATASETS),
-        blurs=["motion"],
-        methods=list(params["methods"]),
-        seeds=[0, 1, 2],
-        forward_models=[],
-    )
+    params["studies"] = {
+        "paper": {
+            "datasets": list(registry.DATASETS),
+            "blurs": ["motion"],
+            "methods": list(params["methods"]),
+            "seeds": [0, 1, 2],
+        }
+    }
     gopro_ids = [
         f"test.GOPR{410 + i // 100:04d}_11_00.{i % 100:06d}" for i in range(GOPRO_TEST_PAIRS)
     ]
@@ -128,12 +131,13 @@ def make_floor_repository(root: Path, jobs: int) -> None:
 
 
 def per_image_names(repo: Path, params: dict) -> list[str]:
-    """Scene ids of the experiment that appear in the rules or dvc.yaml (should be none)."""
+    """Scene ids of the enabled studies that appear in the rules or dvc.yaml (should be
+    none); ``params`` validated."""
     text = (repo / "dvc.yaml").read_text() + "".join(
         p.read_text() for p in sorted((repo / "workflow" / "rules").glob("*.smk"))
     )
     found = []
-    for dataset in params["experiment"]["datasets"]:
+    for dataset in experiment.datasets(params):
         ids = registry.scene_ids(dataset, params["datasets"].get(dataset, {}))
         found += [i for i in ids if len(i) > 3 and re.search(rf"\b{re.escape(i)}\b", text)]
     return found
@@ -146,9 +150,14 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dag_scale_"))
-    experiments = {
+    configs = {
         "demo (params.yaml)": yaml.safe_load((REPO / "params.yaml").read_text()),
         "paper scale": paper_params(),
+    }
+    # every fit (fit job x seed) of the enabled studies, each once
+    n_fits = {
+        label: sum(1 for _ in experiment.fits(validate_params(params)))
+        for label, params in configs.items()
     }
     commands = {
         "snakemake -n": ["snakemake", "-n", "--cores", "1", "--quiet", "rules"],
@@ -157,7 +166,7 @@ def main() -> None:
     results: dict[tuple[str, str], float] = {}
     jobs: dict[str, dict[str, int]] = {}
     try:
-        for i, (label, params) in enumerate(experiments.items()):
+        for i, (label, params) in enumerate(configs.items()):
             repo = work / f"repo{i}"
             make_repository(repo, params)
             for name, cmd in commands.items():
@@ -168,7 +177,7 @@ def main() -> None:
                 results[(label, name)] = statistics.median(runs)
                 if name == "snakemake -n":
                     jobs[label] = {rule: job_count(out, rule) for rule in ("fit", "total")}
-        leaked = per_image_names(work / "repo1", experiments["paper scale"])
+        leaked = per_image_names(work / "repo1", validate_params(configs["paper scale"]))
         floor = work / "floor"
         make_floor_repository(floor, jobs["paper scale"]["total"])
         floor_s = statistics.median(
@@ -178,13 +187,12 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    base, big = experiments
-    seeds = len(experiments[big]["experiment"]["seeds"])
-    for label in experiments:
-        n_seeds = len(experiments[label]["experiment"]["seeds"])
+    base, big = configs
+    seeds = n_fits[big] / jobs[big]["fit"]
+    for label in configs:
         print(
             f"{label}: {jobs[label]['total']:,} jobs, {jobs[label]['fit']:,} fit jobs, "
-            f"{jobs[label]['fit'] * n_seeds:,} fits"
+            f"{n_fits[label]:,} fits"
         )
     print(f"{'command':<16}{'baseline s':>12}{'paper s':>10}{'ratio':>8}{'target s':>10}")
     for name in commands:
@@ -195,7 +203,7 @@ def main() -> None:
     print(
         f"Snakemake floor, {total:,} trivial jobs: snakemake -n {floor_s:.2f} s "
         f"({1e3 * floor_s / total:.2f} ms/job); paper scale {1e3 * paper_s / total:.2f} ms/job, "
-        f"{paper_s / floor_s:.2f} x the floor ({seeds} seeds per fit job)"
+        f"{paper_s / floor_s:.2f} x the floor ({seeds:.3g} seeds per fit job)"
     )
     print(f"per-image names in the rules or dvc.yaml: {len(leaked)}")
     if args.keep:

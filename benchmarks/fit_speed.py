@@ -20,6 +20,7 @@ import torch
 from inrdeblur.config import load_params
 from inrdeblur.data.demo import make_scene
 from inrdeblur.data.synthesize import synthesize
+from inrdeblur.experiment import blurs
 from inrdeblur.methods.inr.fit import fit_nonblind
 
 
@@ -43,7 +44,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     params = load_params(args.params)
-    blur_name = params["experiment"]["blurs"][0]
+    blur_name = blurs(params)[0]  # the first blur of the enabled studies
     scene = make_scene(args.scene, size=args.size)
     blurred = synthesize(scene, blur_name, params["blurs"][blur_name])
     recipe = params["methods"][args.method]

@@ -18,9 +18,11 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-from inrdeblur import layout
+from inrdeblur import experiment, layout
 from inrdeblur.config import ParamsError, load_params
+from inrdeblur.fit.run import write_fit_index
 
 STAGES = {
     "fetch": (["fetch", "fetch_all"], ["fetch_all"]),
@@ -38,8 +40,6 @@ STAGES = {
 def snakemake_command(stage: str, method: str | None, params: dict) -> list[str]:
     rules, targets = STAGES[stage]
     if stage == "fit":
-        if method not in params["experiment"]["methods"]:
-            raise SystemExit(f"dvc_stage: method {method!r} is not in experiment.methods")
         targets = [layout.FIT_INDEX.format(method=method)]
     executor = params["executor"]
     snakemake = shutil.which("snakemake") or "snakemake"
@@ -64,7 +64,17 @@ def main(argv: list[str]) -> int:
     except ParamsError as err:
         print(f"dvc_stage: {err}", file=sys.stderr)
         return 2
-    cmd = snakemake_command(argv[0], argv[1] if len(argv) == 2 else None, params)
+    method = argv[1] if len(argv) == 2 else None
+    if method is not None:
+        if method not in params["methods"]:
+            print(f"dvc_stage: method {method!r} is not defined under methods", file=sys.stderr)
+            return 2
+        if method not in experiment.methods(params):
+            # DVC's stage matrix is every defined method; this one has nothing to fit.
+            write_fit_index(method, [], Path(layout.FIT_INDEX.format(method=method)))
+            print(f"dvc_stage: {method} is in no enabled study; nothing to fit", file=sys.stderr)
+            return 0
+    cmd = snakemake_command(argv[0], method, params)
     if argv[0] == "fetch":
         os.makedirs(layout.RAW_DIR, exist_ok=True)
     print("+", " ".join(cmd), file=sys.stderr, flush=True)

@@ -35,7 +35,7 @@ def _json_arg(text: str) -> dict:
 
 
 #: the params sections a gathering command expands itself (inrdeblur.experiment)
-EXPERIMENT_HELP = "params.yaml's experiment and datasets sections as JSON (validated)"
+STUDIES_HELP = "params.yaml's studies and datasets sections as JSON (validated)"
 
 
 # --------------------------------------------------------------------------- commands
@@ -49,11 +49,17 @@ def cmd_check_params(args: argparse.Namespace) -> None:
     problems = dataset_problems(params, Path(args.params).resolve().parent)
     if problems:
         raise ParamsError(str(args.params), problems)
-    exp = params["experiment"]
-    print(
-        f"{args.params}: ok ({len(exp['datasets'])} dataset(s), {len(exp['blurs'])} blur(s), "
-        f"{len(exp['methods'])} method(s), {len(exp['seeds'])} seed(s))"
-    )
+    print(f"{args.params}: ok")
+    for name, study in params["studies"].items():
+        print(
+            f"  study {name}: "
+            + (
+                f"{len(study['datasets'])} dataset(s), {len(study['blurs'])} blur(s), "
+                f"{len(study['methods'])} method(s), {len(study['seeds'])} seed(s)"
+                if study["enabled"]
+                else "disabled"
+            )
+        )
 
 
 def cmd_params_doc(args: argparse.Namespace) -> None:
@@ -113,11 +119,19 @@ def cmd_fit(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    from inrdeblur.config import load_params
+    from inrdeblur.experiment import write_plan
+
+    for path in write_plan(load_params(args.params), args.root):
+        print(path)
+
+
 def cmd_index_fits(args: argparse.Namespace) -> None:
     from inrdeblur.experiment import fit_metas
     from inrdeblur.fit.run import write_fit_index
 
-    write_fit_index(args.method, fit_metas(args.experiment, args.method), args.out)
+    write_fit_index(args.method, fit_metas(args.studies, args.method), args.out)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -159,9 +173,14 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
-    from inrdeblur.metrics.tables import format_summary, read_table
+    from inrdeblur.config import load_params
+    from inrdeblur.experiment import enabled_studies
+    from inrdeblur.metrics.tables import format_summary, read_table, study_rows, summary_table
 
-    print(format_summary(read_table(args.table)))
+    metrics = read_table(args.metrics_csv)
+    for name, study in enabled_studies(load_params(args.params)).items():
+        print(f"== {study['title'] or name} (study {name})")
+        print(format_summary(summary_table(study_rows(metrics, study))))
 
 
 def cmd_forward_model(args: argparse.Namespace) -> None:
@@ -182,7 +201,7 @@ def cmd_forward_model_tables(args: argparse.Namespace) -> None:
     from inrdeblur.fileio import read_json
     from inrdeblur.studies.blur_formation import write_forward_model_tables
 
-    records = [read_json(p) for p in forward_model_records(args.experiment)]
+    records = [read_json(p) for p in forward_model_records(args.studies)]
     write_forward_model_tables(records, args.records_csv, args.summary_csv)
 
 
@@ -191,13 +210,13 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     build_report(
         metrics_csv=args.metrics_csv,
-        summary_csv=args.summary_csv,
         convergence_csv=args.convergence_csv,
         forward_models_csv=args.forward_models_csv,
         params=args.params_json,
         out_html=args.out,
         figures_dir=args.figures,
         max_scenes=args.max_scenes,
+        thumbnail_px=args.thumbnail_px,
     )
 
 
@@ -289,10 +308,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_fit)
 
+    p = sub.add_parser(
+        "plan", help=f"what each DVC stage runs, from the enabled studies ({layout.PLAN_DIR}/)"
+    )
+    p.add_argument("params", nargs="?", default="params.yaml", help="params file")
+    p.add_argument("--root", type=Path, default=Path("."), help="where results/ lies")
+    p.set_defaults(func=cmd_plan)
+
     p = sub.add_parser("index-fits", help="one CSV row per fit of a method")
     p.add_argument("--method", required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--experiment", type=_json_arg, required=True, help=EXPERIMENT_HELP)
+    p.add_argument("--studies", type=_json_arg, required=True, help=STUDIES_HELP)
     p.set_defaults(func=cmd_index_fits)
 
     p = sub.add_parser(
@@ -326,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "records", nargs="+", type=Path, help="metric files of the evaluate jobs (JSON lists)"
     )
-    p.add_argument("--convergence-csv", type=Path, help="the experiment's convergence table")
+    p.add_argument("--convergence-csv", type=Path, help="the convergence table of the studies")
     p.add_argument(
         "--convergence-sets",
         nargs="*",
@@ -346,27 +372,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_forward_model)
 
-    p = sub.add_parser("summary", help="print the summary table of the results as text")
-    p.add_argument("--table", type=Path, default=Path(layout.SUMMARY_TABLE), help="the summary CSV")
+    p = sub.add_parser("summary", help="print each study's summary table as text")
+    p.add_argument("params", nargs="?", default="params.yaml", help="params file (the studies)")
+    p.add_argument(
+        "--metrics-csv",
+        type=Path,
+        default=Path(layout.METRICS_TABLE),
+        help="every fit's metrics (aggregate's output)",
+    )
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("forward-model-tables", help="tables of the blur-formation experiment")
     p.add_argument("--records-csv", type=Path, required=True)
     p.add_argument("--summary-csv", type=Path, required=True)
-    p.add_argument("--experiment", type=_json_arg, required=True, help=EXPERIMENT_HELP)
+    p.add_argument("--studies", type=_json_arg, required=True, help=STUDIES_HELP)
     p.set_defaults(func=cmd_forward_model_tables)
 
     p = sub.add_parser("report", help="render the HTML report")
-    p.add_argument("--metrics-csv", type=Path, required=True)
-    p.add_argument("--summary-csv", type=Path, required=True)
+    p.add_argument("--metrics-csv", type=Path, required=True, help="every fit's metrics")
     p.add_argument(
         "--forward-models-csv", type=Path, help="summary of the blur-formation experiment"
     )
     p.add_argument("--convergence-csv", type=Path, help="the convergence table (drawn as a figure)")
     p.add_argument(
-        "--params-json", type=_json_arg, required=True, help="validated params shown in the report"
+        "--params-json",
+        type=_json_arg,
+        required=True,
+        help="validated params: the studies (one section each), shown in the report",
     )
-    p.add_argument("--max-scenes", type=int, default=8)
+    p.add_argument("--max-scenes", type=int, default=8, help="scenes per dataset in the grid")
+    p.add_argument(
+        "--thumbnail-px", type=int, default=320, help="longest side of the grid's images"
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--figures", type=Path, required=True)
     p.set_defaults(func=cmd_report)

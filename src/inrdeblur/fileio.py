@@ -129,6 +129,23 @@ def encode_png(image: np.ndarray, optimize: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+def encode_palette_png(indices: np.ndarray, palette: np.ndarray) -> bytes:
+    """8-bit palette PNG bytes: ``indices`` ``(H, W)`` uint8 into ``palette``, ``(N, 3)``
+    floats in [0, 1] (N <= 256) rounded to 8-bit levels as :func:`encode_png` rounds."""
+    import io
+
+    from PIL import Image
+
+    table = np.round(np.clip(np.asarray(palette, dtype=np.float64), 0.0, 1.0) * 255.0)
+    if table.ndim != 2 or table.shape[1] != 3 or not 1 <= len(table) <= 256:
+        raise ValueError(f"palette must be (N, 3) with N <= 256, got {table.shape}")
+    image = Image.fromarray(np.asarray(indices, dtype=np.uint8), mode="P")
+    image.putpalette(table.astype(np.uint8).ravel().tolist())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an 8- or 16-bit image as float32 in [0, 1], (H, W) or (H, W, 3).
 

@@ -74,6 +74,14 @@ CONVERGENCE_SET = "results/convergence/{method}/{blur}/{dataset}.csv"
 FORWARD_RECORD = "results/forward_models/{blur}/{dataset}/{scene}.json"
 FORWARD_RECORDS_TABLE = "results/forward_models/records.csv"
 FORWARD_SUMMARY_TABLE = "results/forward_models/summary.csv"
+#: what each DVC stage runs, from the enabled studies (:func:`inrdeblur.experiment.write_plan`):
+#: a stage depends on its plan file, not on the whole ``studies`` section, so editing one
+#: study reruns only the stages whose work changed
+PLAN_DIR = "results/plan"
+PLAN_IMAGES = PLAN_DIR + "/images.json"
+PLAN_FITS = PLAN_DIR + "/fits/{method}.json"
+PLAN_EVALUATION = PLAN_DIR + "/evaluation.json"
+PLAN_FORWARD_MODELS = PLAN_DIR + "/forward_models.json"
 METRICS_TABLE = "results/tables/metrics.csv"
 SUMMARY_TABLE = "results/tables/summary.csv"
 CONVERGENCE_TABLE = "results/tables/convergence.csv"

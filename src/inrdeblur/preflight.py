@@ -5,7 +5,7 @@ is no SLURM would otherwise surface only when a job runs: after a wait in the qu
 a cluster after three retries. :func:`preflight_problems` finds them in a second, from the
 params and the machine alone, one message per problem naming the key or the command:
 
-- **dataset roots**: a dataset of the experiment whose ``root`` the user set (anything but
+- **dataset roots**: a dataset of an enabled study whose ``root`` the user set (anything but
   ``data/raw/<dataset>``, which ``inrdeblur fetch`` fills) is read as it is, so the folder
   must exist;
 - **mirrors**: a local ``mirror`` (a path or ``file://`` URL) of a dataset that is fetched
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from inrdeblur import layout
+from inrdeblur.experiment import datasets
 
 #: what the SLURM executor runs: submit, poll (``slurm-status-command: squeue``), cancel
 SLURM_COMMANDS = ("sbatch", "squeue", "scancel")
@@ -52,11 +53,11 @@ def _local_mirror(mirror: str) -> Path | None:
 
 
 def dataset_problems(params: dict[str, Any], root: str | os.PathLike = ".") -> list[str]:
-    """Missing dataset roots and local mirrors of the experiment's datasets; relative
-    paths are taken from ``root`` (the repository)."""
+    """Missing dataset roots and local mirrors of the datasets of the enabled studies;
+    relative paths are taken from ``root`` (the repository)."""
     problems = []
     base = Path(root)
-    for name in params["experiment"]["datasets"]:
+    for name in datasets(params):
         settings = params["datasets"].get(name, {})
         folder = settings.get("root")
         if folder is not None and not is_fetched(params, name):

@@ -1,16 +1,8 @@
-"""Fixtures for the browser tests: a Debian Chromium and a rendered synthetic report.
-
-Chromium comes from the distribution (``/usr/bin/chromium``), never from
-``playwright install``. When it is missing and we are root it is installed with apt-get;
-otherwise the tests are skipped with the reason.
-"""
+"""Fixtures for the browser tests: a rendered synthetic report (Chromium itself comes from
+the ``chromium_path`` fixture of ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,43 +11,6 @@ import pytest
 from inrdeblur import layout
 from inrdeblur.fileio import write_npz
 from inrdeblur.records.scene import Scene
-
-CHROMIUM = Path("/usr/bin/chromium")
-APT_TIMEOUT_S = 900
-
-
-@pytest.fixture(scope="session")
-def chromium_path() -> Path:
-    """Path of a Chromium executable; installed from Debian when missing and root."""
-    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip(
-            f"{CHROMIUM} is missing and we are not root, so cannot apt-get install "
-            "chromium; install it (apt-get install chromium) to run browser tests"
-        )
-    if shutil.which("apt-get") is None:
-        pytest.skip(f"{CHROMIUM} is missing and apt-get is not available to install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    start = time.monotonic()
-    try:
-        subprocess.run(
-            "apt-get update && apt-get install -y --no-install-recommends chromium",
-            shell=True,
-            check=True,
-            env=env,
-            timeout=APT_TIMEOUT_S,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    except subprocess.CalledProcessError as err:
-        pytest.fail(f"apt-get install chromium failed:\n{err.stdout[-3000:]}")
-    print(f"\ninstalled chromium with apt-get in {time.monotonic() - start:.1f} s")
-    if not CHROMIUM.exists():
-        pytest.fail(f"apt-get installed chromium but {CHROMIUM} does not exist")
-    return CHROMIUM
 
 
 def _psnr(estimate: np.ndarray, sharp: np.ndarray) -> float:
@@ -79,7 +34,7 @@ def _box_blur(image: np.ndarray, k: int) -> np.ndarray:
     return np.mean([padded[:, i : i + image.shape[1]] for i in range(k)], axis=0)
 
 
-def make_experiment(
+def make_study(
     root: Path,
     n_scenes: int = 3,
     methods: tuple[str, ...] = ("hashgrid", "siren"),
@@ -87,7 +42,7 @@ def make_experiment(
     size: int = 16,
     datasets: tuple[str, ...] = ("toy",),
 ) -> list[dict]:
-    """Write a synthetic experiment through the layout paths; return its metric records."""
+    """Write a synthetic study through the layout paths; return its metric records."""
     rng = np.random.default_rng(1)
     quality = {m: 0.15 + 0.2 * i for i, m in enumerate(methods)}
     records = []
@@ -128,38 +83,67 @@ def make_experiment(
     return records
 
 
-def render_experiment(root: Path, **kwargs) -> tuple[Path, int]:
-    """Make a synthetic experiment under ``root`` and render its report.
+def render_studies(root: Path, **kwargs) -> tuple[Path, dict[str, int]]:
+    """Make a synthetic study under ``root`` and render its report as the report stage
+    does (:func:`inrdeblur.report.build.build_report`): one section per study, figures in
+    ``<figures>/<study>/``. Two studies: ``all`` (everything made) and ``first`` (the first
+    method and seed only).
 
-    Returns the report path and the number of summary rows.
+    Returns the report path and the number of summary rows of each study.
     """
     from inrdeblur.metrics import tables
     from inrdeblur.report import figures, html
 
-    metrics = tables.metrics_table(make_experiment(root, **kwargs))
-    summary = tables.summary_table(metrics)
-    figures.write_figures(metrics, root / layout.REPORT_FIGURES)
-    out = root / layout.REPORT_HTML
-    params = {"experiment": {"name": "browser <test> & more"}, "seeds": [0, 1]}
+    records = make_study(root, **kwargs)
+    metrics = tables.metrics_table(records)
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    seeds = sorted({r["seed"] for r in records})
+    everything = {
+        "enabled": True,
+        "datasets": sorted({r["dataset"] for r in records}),
+        "blurs": ["motion"],
+        "methods": methods,
+        "seeds": seeds,
+        "forward_models": [],
+    }
+    params = {
+        "studies": {
+            "all": {**everything, "title": "browser <test> & more"},
+            "first": {**everything, "title": "", "methods": methods[:1], "seeds": seeds[:1]},
+        },
+    }
+    sections = []
+    for name, study in params["studies"].items():
+        study_metrics = tables.study_rows(metrics, study)
+        study_dir = root / layout.REPORT_FIGURES / name
+        figures.write_figures(study_metrics, study_dir)
+        sections.append(
+            html.StudySection(
+                name, study["title"] or name, tables.summary_table(study_metrics), study_dir
+            )
+        )
     provenance = {
         "date": "2024-05-01T12:00:00+00:00",
         "git_commit": "abc123",
         "git_dirty": False,
         "versions": {"numpy": np.__version__},
     }
+    out = root / layout.REPORT_HTML
     html.render_report(
         out,
         root / layout.REPORT_FIGURES,
         metrics,
-        summary,
+        tables.summary_table(metrics),
         html.build_grid(metrics, root=root),
         params,
         provenance,
+        studies=sections,
     )
-    return out, len(summary)
+    return out, {section.name: len(section.summary) for section in sections}
 
 
 @pytest.fixture(scope="session")
-def rendered_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """A report of 3 scenes x 2 methods x 2 seeds (32x32 images) and its summary row count."""
-    return render_experiment(tmp_path_factory.mktemp("browser_project"), size=32)
+def rendered_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
+    """A report of 3 scenes x 2 methods x 2 seeds (32x32 images) in two studies, and the
+    summary row count of each."""
+    return render_studies(tmp_path_factory.mktemp("browser_project"), size=32)

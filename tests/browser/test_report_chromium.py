@@ -23,11 +23,12 @@ CHROMIUM_ARGS = [
 
 
 def test_report_in_chromium(
-    chromium_path: Path, rendered_report: tuple[Path, int], tmp_path: Path
+    chromium_path: Path, rendered_report: tuple[Path, dict[str, int]], tmp_path: Path
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     report, n_summary_rows = rendered_report
+    studies = list(n_summary_rows)
     console_errors: list[str] = []
     failed: list[str] = []
     foreign: list[str] = []
@@ -50,10 +51,17 @@ def test_report_in_chromium(
             images = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])"
             )
-            rows = page.locator("table#summary > tbody > tr").count()
+            rows = {
+                name: page.locator(f"table#summary-{name} > tbody > tr:not(.group)").count()
+                for name in studies
+            }
+            per_study = ", ".join(f"#study-{n}, #summary-{n}, #figures-{n}" for n in studies)
             sections = page.eval_on_selector_all(
-                "#summary, #figures, #grid, #params, #provenance", "els => els.length"
+                f"{per_study}, #grid, #params, #provenance", "els => els.length"
             )
+            figures = {
+                name: page.locator(f"#figures-{name} figure img").count() for name in studies
+            }
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
@@ -61,8 +69,10 @@ def test_report_in_chromium(
     assert images, "no <img> in the report"
     undecoded = [i for i, (done, w, h) in enumerate(images) if not (done and w > 0 and h > 0)]
     assert not undecoded, f"images {undecoded} did not decode"
-    assert rows == n_summary_rows
-    assert sections == 5
+    assert rows == n_summary_rows and studies == ["all", "first"]
+    assert rows["all"] == 3 and rows["first"] == 2  # blurry input + each method
+    assert sections == 3 * len(studies) + 3
+    assert all(n > 0 for n in figures.values()), figures
     assert console_errors == []
     assert failed == []
     assert foreign == []

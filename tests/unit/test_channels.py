@@ -37,7 +37,9 @@ INR = {
 def validated(blur: dict | None = None, method: dict | None = None) -> dict:
     params = validate_params(
         {
-            "experiment": {"datasets": ["levin"], "blurs": ["b"], "methods": ["m"], "seeds": [0]},
+            "studies": {
+                "s": {"datasets": ["levin"], "blurs": ["b"], "methods": ["m"], "seeds": [0]}
+            },
             "datasets": {"levin": {}},
             "blurs": {"b": blur or BLUR},
             "methods": {"m": method or INR},

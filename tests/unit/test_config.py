@@ -26,7 +26,10 @@ def problems_of(raw) -> list[str]:
 
 def test_repository_params_are_valid(repo_root):
     params = load_params(repo_root / "params.yaml")
-    assert params["experiment"]["methods"] == ["siren_tv", "tikhonov"]
+    assert list(params["studies"])[:2] == ["demo", "levin"]
+    assert params["studies"]["demo"]["methods"] == ["tikhonov", "siren_tv", "hashgrid_tv"]
+    assert params["studies"]["demo"]["enabled"] is True
+    assert params["studies"]["levin"]["enabled"] is False
 
 
 def test_defaults_are_filled(params):
@@ -35,7 +38,7 @@ def test_defaults_are_filled(params):
     del raw["methods"]["siren_tv"]["fit"]["lr_min"]
     del raw["blurs"]["motion"]["noise_std"]
     filled = validate_params(raw)
-    assert filled["executor"] == {"profile": "local", "cores": 2, "jobs": 64}
+    assert filled["executor"] == {"profile": "local", "cores": 2, "jobs": 64, "fit_threads": 1}
     assert filled["methods"]["siren_tv"]["fit"]["lr_min"] == 1e-5
     assert filled["blurs"]["motion"]["noise_std"] == 0.01
     assert "executor" not in raw  # the input is not modified
@@ -51,8 +54,8 @@ def test_unknown_key_is_named(params):
 def test_unknown_top_level_section_is_named(params):
     params["metrics_"] = {}
     assert problems_of(params) == [
-        "metrics_: unknown key (allowed: blurs, datasets, executor, experiment, methods, "
-        "metrics, report)"
+        "metrics_: unknown key (allowed: blurs, datasets, executor, methods, metrics, "
+        "report, studies)"
     ]
 
 
@@ -64,10 +67,76 @@ def test_negative_iterations_are_named(params):
 
 
 def test_unknown_method_is_named(params):
-    params["experiment"]["methods"] = ["siren_tv", "sirne_tv"]
+    params["studies"]["demo"]["methods"] = ["siren_tv", "sirne_tv"]
     (problem,) = problems_of(params)
-    assert problem.startswith("experiment.methods[1]: unknown method 'sirne_tv'")
+    assert problem.startswith("studies.demo.methods[1]: unknown method 'sirne_tv'")
     assert "siren_tv" in problem
+
+
+def test_study_defaults_are_filled(params):
+    for key in ("enabled", "title", "forward_models"):
+        params["studies"]["demo"].pop(key, None)
+    study = validate_params(params)["studies"]["demo"]
+    assert (study["enabled"], study["title"], study["forward_models"]) == (True, "", [])
+
+
+def test_study_keys_and_names_are_checked(params):
+    params["studies"]["demo"]["seed"] = [0]
+    del params["studies"]["demo"]["methods"]
+    params["studies"]["Demo-2"] = params["studies"]["levin"]
+    assert problems_of(params) == [
+        "studies: 'Demo-2' does not match '^[a-z][a-z0-9_]*$'",
+        "studies.demo.seed: unknown key (allowed: blurs, datasets, enabled, forward_models, "
+        "methods, seeds, title)",
+        "studies.demo.methods: required key is missing",
+    ]
+
+
+def test_some_study_must_be_enabled(params):
+    params["studies"] = {
+        "demo": {**params["studies"]["demo"], "enabled": False},
+        "levin": params["studies"]["levin"],
+    }
+    assert params["studies"]["levin"]["enabled"] is False
+    assert problems_of(params) == ["studies: no study is enabled (defined: demo, levin)"]
+    params["studies"] = {}
+    assert problems_of(params) == ["studies: {} should be non-empty"]
+
+
+def test_a_disabled_study_is_still_validated(params):
+    levin = params["studies"]["levin"]
+    assert levin["enabled"] is False
+    levin["methods"] = ["tikhonov", "tikhonv"]
+    levin["blurs"] = ["true_kernel_valid", "parallax"]
+    levin["forward_models"] = ["motion"]
+    problems = problems_of(params)
+    assert problems[0].startswith("studies.levin.methods[1]: unknown method 'tikhonv'")
+    assert problems[1] == (
+        "studies.levin.forward_models[0]: blur 'motion' has model 'uniform'; only icb and pwb apply"
+    )
+    assert problems[2].startswith(
+        "studies.levin: blurs.parallax.model: 'icb' needs depth and intrinsics, which dataset "
+        "'levin' does not have"
+    )
+    assert len(problems) == 3
+
+
+def test_blurs_and_datasets_are_checked_within_each_study(params):
+    # parallax (ICB) needs depth, which kodak lacks. The demo study blurs the demo scenes
+    # with it; a second study that blurs kodak with motion only is fine ...
+    params["studies"]["photos"] = {
+        "datasets": ["kodak"],
+        "blurs": ["motion"],
+        "methods": ["tikhonov"],
+        "seeds": [0],
+    }
+    validate_params(params)
+    # ... but not once kodak and parallax meet in one study, which the message names.
+    params["studies"]["photos"]["blurs"] = ["motion", "parallax"]
+    assert problems_of(params) == [
+        "studies.photos: blurs.parallax.model: 'icb' needs depth and intrinsics, which "
+        "dataset 'kodak' does not have (datasets with them: demo, virtualcmb, realcmb)"
+    ]
 
 
 def test_unknown_inr_type_is_named(params):
@@ -77,9 +146,9 @@ def test_unknown_inr_type_is_named(params):
 
 
 def test_wrong_type_is_named(params):
-    params["experiment"]["seeds"] = [0, "one"]
+    params["studies"]["demo"]["seeds"] = [0, "one"]
     (problem,) = problems_of(params)
-    assert problem.startswith("experiment.seeds[1]: expected integer")
+    assert problem.startswith("studies.demo.seeds[1]: expected integer")
 
 
 def test_missing_required_key_is_named(params):
@@ -92,7 +161,7 @@ def test_even_kernel_and_oversized_kernel(params):
     assert problems_of(params) == ["blurs.motion.kernel_size: must be odd, got 14"]
     params["blurs"]["motion"]["kernel_size"] = 129
     (problem,) = problems_of(params)
-    assert problem.startswith("blurs.motion.kernel_size: 129 px is not smaller")
+    assert problem.startswith("studies.demo: blurs.motion.kernel_size: 129 px is not smaller")
 
 
 def test_blur_keys_depend_on_the_model(params):
@@ -148,15 +217,16 @@ def test_kernel_family_keys(params, settings, expected):
 
 def test_forward_models_must_be_scene_trajectory_icb_or_pwb(params):
     params["blurs"]["per_pixel"]["trajectory"]["scale"] = 2.0
-    params["experiment"]["forward_models"] = ["motion", "per_pixel", "nope"]
+    params["studies"]["demo"]["forward_models"] = ["motion", "per_pixel", "nope"]
     problems = problems_of(params)
     assert problems[0] == (
-        "experiment.forward_models[0]: blur 'motion' has model 'uniform'; only icb and pwb apply"
+        "studies.demo.forward_models[0]: blur 'motion' has model 'uniform'; only icb and pwb apply"
     )
     assert problems[1].startswith(
-        "experiment.forward_models[1]: blur 'per_pixel' must use trajectory source 'scene'"
+        "studies.demo.forward_models[1]: blur 'per_pixel' must use trajectory source 'scene'"
     )
-    assert problems[2].startswith("experiment.forward_models[2]: unknown blur 'nope'")
+    assert problems[2].startswith("studies.demo.forward_models[2]: unknown blur 'nope'")
+    assert len(problems) == 3
 
 
 def test_unknown_demo_scene(params):
@@ -166,6 +236,7 @@ def test_unknown_demo_scene(params):
 
 
 def test_dataset_sections_are_filled_with_their_defaults(params):
+    del params["datasets"]["lai"]  # params.yaml sets its channels
     datasets = validate_params(params)["datasets"]
     assert datasets["lai"] == {
         "root": "data/raw/lai",
@@ -211,9 +282,9 @@ def test_indexed_scene_ids_are_checked_against_the_manifest(params):
 
 
 def test_gopro_scenes_must_be_listed(params):
-    params["experiment"]["datasets"] = ["demo", "gopro"]
-    params["experiment"]["blurs"] = ["motion"]
-    params["experiment"]["forward_models"] = []
+    params["studies"]["demo"]["datasets"] = ["demo", "gopro"]
+    params["studies"]["demo"]["blurs"] = ["motion"]
+    params["studies"]["demo"]["forward_models"] = []
     (problem,) = problems_of(params)
     assert problem.startswith("datasets.gopro.scenes: required: gopro's scene ids come from")
     params["datasets"]["gopro"] = {"scenes": "all"}
@@ -231,35 +302,40 @@ def test_gopro_scenes_must_be_listed(params):
 
 
 def test_blurs_need_what_the_dataset_has(params):
-    params["experiment"]["datasets"] = ["kodak"]
-    params["experiment"]["blurs"] = ["motion", "parallax", "true_kernel_stored"]
-    params["experiment"]["forward_models"] = []
+    params["studies"]["demo"]["datasets"] = ["kodak"]
+    params["studies"]["demo"]["blurs"] = ["motion", "parallax", "true_kernel_stored"]
+    params["studies"]["demo"]["forward_models"] = []
     problems = problems_of(params)
     assert problems[0].startswith(
-        "blurs.parallax.model: 'icb' needs depth and intrinsics, which dataset 'kodak' does "
-        "not have (datasets with them: demo, virtualcmb, realcmb)"
+        "studies.demo: blurs.parallax.model: 'icb' needs depth and intrinsics, which dataset "
+        "'kodak' does not have (datasets with them: demo, virtualcmb, realcmb)"
     )
-    assert problems[1].startswith("blurs.true_kernel_stored.kernel: 'scene' needs true kernels")
+    assert problems[1].startswith(
+        "studies.demo: blurs.true_kernel_stored.kernel: 'scene' needs true kernels"
+    )
     assert problems[2].startswith(
-        "blurs.true_kernel_stored.observation: 'scene' needs stored blurry images, which dataset "
-        "'kodak' does not have"
+        "studies.demo: blurs.true_kernel_stored.observation: 'scene' needs stored blurry "
+        "images, which dataset 'kodak' does not have"
     )
     assert len(problems) == 3
-    params["experiment"]["datasets"] = ["lai", "virtualcmb"]
-    params["experiment"]["blurs"] = ["true_kernel_stored"]
+    params["studies"]["demo"]["datasets"] = ["lai", "virtualcmb"]
+    params["studies"]["demo"]["blurs"] = ["true_kernel_stored"]
     (problem,) = problems_of(params)
-    assert problem.startswith("blurs.true_kernel_stored.kernel: 'scene' needs true kernels, which ")
+    assert problem.startswith(
+        "studies.demo: blurs.true_kernel_stored.kernel: 'scene' needs true kernels, which "
+    )
     assert "dataset 'virtualcmb'" in problem
 
 
 def test_max_side_must_leave_room_for_the_kernel(params):
     params["datasets"]["kodak"] = {"max_side": 16}
-    params["experiment"]["datasets"] = ["kodak"]
-    params["experiment"]["blurs"] = ["motion"]
-    params["experiment"]["forward_models"] = []
+    params["studies"]["demo"]["datasets"] = ["kodak"]
+    params["studies"]["demo"]["blurs"] = ["motion"]
+    params["studies"]["demo"]["forward_models"] = []
     params["blurs"]["motion"]["kernel_size"] = 17
     assert problems_of(params) == [
-        "blurs.motion.kernel_size: 17 px is not smaller than datasets.kodak.max_side 16 px"
+        "studies.demo: blurs.motion.kernel_size: 17 px is not smaller than "
+        "datasets.kodak.max_side 16 px"
     ]
 
 
@@ -331,8 +407,33 @@ def test_check_params_cli_names_the_key(tmp_path, params):
     assert str(bad) in proc.stderr
 
 
+def test_check_params_cli_lists_every_study(tmp_path, params):
+    params["studies"] = {
+        "demo": {
+            "datasets": ["demo"],
+            "blurs": ["motion", "parallax"],
+            "methods": ["tikhonov"],
+            "seeds": [0, 1, 2],
+        },
+        "levin": {**params["studies"]["levin"], "enabled": False},
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = subprocess.run(
+        [sys.executable, "-m", "inrdeblur", "check-params", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.splitlines() == [
+        f"{path}: ok",
+        "  study demo: 1 dataset(s), 2 blur(s), 1 method(s), 3 seed(s)",
+        "  study levin: disabled",
+    ]
+
+
 def test_unreadable_yaml_is_reported(tmp_path):
     bad = tmp_path / "params.yaml"
-    bad.write_text("experiment: [unclosed\n")
+    bad.write_text("studies: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)

@@ -24,7 +24,7 @@ LEVIN_KERNELS = LEVIN_DIR / "gt_kernels"
 def settings(**blur) -> dict:
     """A blur recipe with the schema's defaults filled, as the rules pass it."""
     params = {
-        "experiment": {"datasets": ["demo"], "blurs": ["b"], "methods": ["m"], "seeds": [0]},
+        "studies": {"s": {"datasets": ["demo"], "blurs": ["b"], "methods": ["m"], "seeds": [0]}},
         "datasets": {"demo": {"size": 128}},
         "blurs": {"b": blur},
         "methods": {"m": {"inr": {"type": "siren"}, "regulariser": {"type": "none"}}},

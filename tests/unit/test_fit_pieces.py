@@ -28,7 +28,7 @@ def context(model: torch.nn.Module, whole: bool = True) -> dict:
 def inr(spec: dict) -> torch.nn.Module:
     """The INR of ``spec`` with the schema's defaults filled."""
     raw = {
-        "experiment": {"datasets": ["demo"], "blurs": ["b"], "methods": ["m"], "seeds": [0]},
+        "studies": {"s": {"datasets": ["demo"], "blurs": ["b"], "methods": ["m"], "seeds": [0]}},
         "datasets": {"demo": {}},
         "blurs": {"b": {"model": "uniform"}},
         "methods": {"m": {"inr": spec, "regulariser": {"type": "none"}}},

@@ -14,7 +14,7 @@ from inrdeblur.inr.factory import hashgrid_config
 
 def recipe(**inr) -> dict:
     params = {
-        "experiment": {"datasets": ["demo"], "blurs": ["b"], "methods": ["m"], "seeds": [0]},
+        "studies": {"s": {"datasets": ["demo"], "blurs": ["b"], "methods": ["m"], "seeds": [0]}},
         "datasets": {"demo": {}},
         "blurs": {"b": {"model": "uniform"}},
         "methods": {"m": {"inr": inr, "regulariser": {"type": "none"}}},

@@ -46,11 +46,13 @@ def scene():
 
 def _params(**changes) -> dict:
     params = {
-        "experiment": {
-            "datasets": ["levin"],
-            "blurs": ["synthetic"],
-            "methods": ["m"],
-            "seeds": [0],
+        "studies": {
+            "levin": {
+                "datasets": ["levin"],
+                "blurs": ["synthetic"],
+                "methods": ["m"],
+                "seeds": [0],
+            }
         },
         "datasets": {"levin": {"root": str(LEVIN_DIR)}},
         "blurs": {"synthetic": {"model": "uniform", "kernel": "scene", "boundary": "valid"}},

@@ -19,7 +19,10 @@ from inrdeblur.preflight import (
 
 def _params(**levin) -> dict:
     return {
-        "experiment": {"datasets": ["demo", "levin"]},
+        "studies": {
+            "demo": {"enabled": True, "datasets": ["demo"]},
+            "levin": {"enabled": True, "datasets": ["levin"]},
+        },
         "datasets": {"demo": {"size": 32}, "levin": {"root": "data/raw/levin", **levin}},
     }
 
@@ -39,8 +42,8 @@ def test_a_root_the_user_set_must_exist(tmp_path):
     assert problem.startswith("datasets.levin.root: ../my/levin is not a folder")
     (tmp_path / "my" / "levin").mkdir(parents=True)  # relative to the repository
     assert dataset_problems(params, repo) == []
-    # A dataset outside the experiment is not checked.
-    params["experiment"]["datasets"] = ["demo"]
+    # A dataset of no enabled study is not checked.
+    params["studies"]["levin"]["enabled"] = False
     params["datasets"]["levin"]["root"] = "/no/such/folder"
     assert dataset_problems(params, repo) == []
 
@@ -73,9 +76,9 @@ def test_preflight_lists_every_problem(tmp_path):
 
 def test_check_params_names_a_missing_root(tmp_path, repo_root):
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["experiment"]["datasets"] = ["levin"]
-    params["experiment"]["blurs"] = ["true_kernel_valid"]
-    params["experiment"]["forward_models"] = []
+    params["studies"]["demo"]["enabled"] = False
+    params["studies"]["levin"]["enabled"] = True
+    assert params["studies"]["levin"]["datasets"] == ["levin"]
     params["datasets"]["levin"]["root"] = "levin_copy"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))

@@ -115,20 +115,28 @@ def test_a_bad_published_file_is_named_with_its_line(text, match):
 
 
 class _Rows(HTMLParser):
-    """The #summary body rows: (class, [cell texts])."""
+    """The #summary body rows: (class, [dataset, blur, cell texts...])."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.rows: list[tuple[str, list[str]]] = []
         self.sources: list[str] = []
-        self._in = self._cell = self._source = False
+        self._in = self._cell = self._source = self._heading = False
+        self._group: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "table":
             self._in = a.get("id") == "summary"
-        if self._in and tag == "tr" and a.get("class"):
-            self.rows.append((a["class"].split()[0], []))
+        if self._in and tag == "tr" and a.get("class") == "group":
+            self._group = [a.get("data-dataset") or "", a.get("data-blur") or ""]
+            self._heading = True
+        elif self._in and tag == "tr" and a.get("class"):
+            # each row led by the dataset and blur of its group heading
+            self.rows.append((a["class"].split()[0], list(self._group)))
+            self._heading = False
+        if self._heading:
+            return
         if self._in and tag in ("td", "th") and self.rows:
             self.rows[-1][1].append("")
             self._cell = True
@@ -138,6 +146,8 @@ class _Rows(HTMLParser):
             self.sources.append("")
 
     def handle_endtag(self, tag):
+        if tag == "tr":
+            self._heading = False
         if tag in ("td", "th"):
             self._cell = False
         if tag == "table":

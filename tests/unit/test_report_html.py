@@ -1,4 +1,4 @@
-"""The HTML report and its figures, rendered from a tiny synthetic experiment (16x16)."""
+"""The HTML report and its figures, rendered from a tiny synthetic study (16x16)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,16 @@ METHODS = ("hashgrid", "siren")
 SCENES = ("0001", "0002", "0003")
 SEEDS = (0, 1)
 PARAMS = {
-    "experiment": {"name": "tiny <script>alert('x')</script> & \"quoted\""},
+    "studies": {
+        "tiny": {
+            "enabled": True,
+            "title": "tiny <script>alert('x')</script> & \"quoted\"",
+            "datasets": ["toy"],
+            "blurs": ["box"],
+            "methods": list(METHODS),
+            "seeds": list(SEEDS),
+        }
+    },
     "methods": {"siren": {"lr": 0.0001, "steps": 10}, "hashgrid": {"levels": 4}},
 }
 PROVENANCE = {
@@ -40,7 +49,7 @@ def _psnr(estimate: np.ndarray, sharp: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / np.mean((np.clip(estimate, 0, 1) - sharp) ** 2)))
 
 
-def make_experiment(root: Path) -> list[dict]:
+def make_study(root: Path) -> list[dict]:
     """Write scenes, blurred inputs and estimates through the layout; return the records.
 
     ``siren`` misses LPIPS; its seed-0 estimates overshoot [0, 1] (the grid must clip).
@@ -87,17 +96,23 @@ def make_experiment(root: Path) -> list[dict]:
 
 
 class _Collector(HTMLParser):
-    """Collects img sources, every src/href, the #summary body rows and #params text."""
+    """Collects img sources, every src/href, the body rows of the summary table
+    ``summary_id`` (each led by the dataset and blur of its group heading), the img of
+    every figure by its id, and #params text."""
 
-    def __init__(self) -> None:
+    def __init__(self, summary_id: str = "summary") -> None:
         super().__init__(convert_charrefs=True)
         self.imgs: list[str] = []
         self.links: list[str] = []
         self.summary_rows: list[list[str]] = []
+        self.figures: dict[str, str] = {}
         self.params_text = ""
         self.ids: list[str] = []
-        self._in_summary = self._in_tbody = self._in_params = False
+        self._summary_id = summary_id
+        self._figure: str | None = None
+        self._in_summary = self._in_tbody = self._in_params = self._in_group = False
         self._cell: list[str] | None = None
+        self._group: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -108,23 +123,37 @@ class _Collector(HTMLParser):
                 self.links.append(a[key] or "")
         if tag == "img":
             self.imgs.append(a.get("src") or "")
-        if tag == "table" and a.get("id") == "summary":
+            if self._figure is not None:
+                self.figures[self._figure] = a.get("src") or ""
+        if tag == "figure":
+            self._figure = a.get("id") or ""
+        if tag == "table" and a.get("id") == self._summary_id:
             self._in_summary = True
         if self._in_summary and tag == "tbody":
             self._in_tbody = True
-        if self._in_tbody and tag == "tr":
-            self.summary_rows.append([])
-        if self._in_tbody and tag in ("td", "th"):
+        if self._in_tbody and tag == "tr" and a.get("class") == "group":
+            # A group heading names the dataset and blur of the rows below it: they
+            # start with those two cells here, as the summary table's columns do.
+            self._group = [a.get("data-dataset") or "", a.get("data-blur") or ""]
+            self._in_group = True
+        elif self._in_tbody and tag == "tr":
+            self.summary_rows.append(list(self._group))
+            self._in_group = False
+        if self._in_tbody and tag in ("td", "th") and not self._in_group:
             self._cell = []
         if tag == "section" and a.get("id") == "params":
             self._in_params = True
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "tr":
+            self._in_group = False
         if self._in_tbody and tag in ("td", "th") and self._cell is not None:
             self.summary_rows[-1].append("".join(self._cell).strip())
             self._cell = None
         if tag == "tbody":
             self._in_tbody = False
+        if tag == "figure":
+            self._figure = None
         if tag == "table":
             self._in_summary = False
         if tag == "section":
@@ -140,7 +169,7 @@ class _Collector(HTMLParser):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("project")
-    metrics = tables.metrics_table(make_experiment(root))
+    metrics = tables.metrics_table(make_study(root))
     summary = tables.summary_table(metrics)
     figs = figures.write_figures(metrics, root / layout.REPORT_FIGURES)
     grid = html.build_grid(metrics, root=root)
@@ -207,7 +236,7 @@ def test_every_image_is_an_inline_png(rendered: dict) -> None:
     imgs = rendered["parsed"].imgs
     grid_rows = rendered["grid"]
     n_grid = sum(2 + 2 * len(row.estimates) for row in grid_rows)
-    assert len(imgs) == len(figures.FIGURES) + 1 + n_grid  # + error colour scale
+    assert len(imgs) == len(rendered["figures"]) + 1 + n_grid  # + error colour scale
     prefix = "data:image/png;base64,"
     for src in imgs:
         assert src.startswith(prefix)
@@ -271,13 +300,15 @@ def test_build_grid_limits_scenes_and_names_missing_files(rendered: dict, tmp_pa
 
 def test_figures_written_deterministic_and_valid(rendered: dict) -> None:
     written = rendered["figures"]
-    assert list(written) == list(figures.FIGURES)
+    # Two seeds per scene: the seed-spread figure follows the ones always drawn.
+    assert list(written) == [*figures.FIGURES, "seed_spread"]
     figdir = rendered["root"] / layout.REPORT_FIGURES
     for name, png in written.items():
         assert (figdir / f"{name}.png").read_bytes() == png
         with Image.open(io.BytesIO(png)) as image:
             assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
     again = figures.render_figures(rendered["metrics"])
+    again["seed_spread"] = figures.figure_png(figures.seed_spread(rendered["metrics"]))
     assert again == written
 
 
@@ -339,7 +370,13 @@ def test_blur_formation_table(rendered: dict, tmp_path: Path) -> None:
         out, tmp_path, rendered["metrics"], rendered["summary"], [], {}, {}, forward_models=forward
     )
     text = out.read_text(encoding="utf-8")
-    assert 'href="#forward-models"' in text
+    # The table has its own subsection of the (single) study section.
+    parser = _Collector()
+    parser.feed(text)
+    assert parser.ids.count("forward-models") == parser.ids.count("forward-models-table") == 1
+    assert parser.ids.index("study") < parser.ids.index("forward-models")
+    assert parser.ids.index("forward-models") < parser.ids.index("figures")
+    assert '<h3 id="forward-models-title">Blur formation</h3>' in text
     start = text.index('id="forward-models-table"')
     section = text[start : text.index("</table>", start)]
     icb = section[section.index('<th scope="row">icb</th>') :].split("</tr>")[0]
@@ -349,3 +386,84 @@ def test_blur_formation_table(rendered: dict, tmp_path: Path) -> None:
     assert '<td class="num best">33.00</td>' in pwb  # one scene: no std; best PSNR in bold
     # Without forward models the section is absent.
     assert 'id="forward-models"' not in rendered["html"]
+
+
+def test_each_study_gets_its_own_section(rendered: dict, tmp_path: Path) -> None:
+    from inrdeblur.studies.blur_formation import forward_model_tables
+
+    metrics = rendered["metrics"]
+    hashgrid = tables.summary_table(metrics[metrics.method == "hashgrid"].reset_index(drop=True))
+    siren = tables.summary_table(metrics[metrics.method == "siren"].reset_index(drop=True))
+    pngs = list(rendered["figures"].values())
+    dir_a, dir_b = tmp_path / "figures" / "a", tmp_path / "figures" / "b"
+    dir_a.mkdir(parents=True)
+    dir_b.mkdir(parents=True)
+    for name, png in rendered["figures"].items():
+        (dir_a / f"{name}.png").write_bytes(png)
+    first = next(iter(rendered["figures"]))
+    (dir_b / f"{first}.png").write_bytes(pngs[-1])  # b's figure differs from a's
+    (dir_b / "extra.png").write_bytes(pngs[0])
+    _, forward = forward_model_tables(
+        [
+            {
+                "dataset": "toy", "blur": "icb", "model": "icb", "scene": "0001", "height": 16,
+                "width": 16, "psnr": 30.0, "ssim": 0.9, "build_time_s": 0.5,
+                "apply_time_s": 0.25, "operator_mb": 2.0, "support": 7, "n_layers": None,
+                "n_poses": 8,
+            }
+        ]
+    )  # fmt: skip
+    sections = [
+        html.StudySection("a", "Hash grids", hashgrid, dir_a, forward_models=forward),
+        html.StudySection("b", "b", siren, dir_b),
+    ]
+    out = tmp_path / "r.html"
+    html.render_report(
+        out,
+        tmp_path / "unused",
+        metrics,
+        rendered["summary"],  # not shown: each section has its own
+        [],
+        PARAMS,
+        {},
+        forward_models=forward,
+        studies=sections,
+    )
+    text = out.read_text(encoding="utf-8")
+    uri = "data:image/png;base64,"
+
+    parsed = {}
+    for name, summary in (("a", hashgrid), ("b", siren)):
+        parser = _Collector(f"summary-{name}")
+        parser.feed(text)
+        parsed[name] = parser
+        rows = parser.summary_rows
+        assert len(rows) == len(summary) == 2  # blurry input + the section's method
+        assert [r[:3] for r in rows] == summary[["dataset", "blur", "method"]].values.tolist()
+        ours = summary.iloc[1]
+        assert rows[1][6] == f"{ours.psnr_mean:.2f} ± {ours.psnr_std:.2f}"
+    assert parsed["a"].summary_rows[1][2] == "hashgrid"
+    assert parsed["b"].summary_rows[1][2] == "siren"
+
+    ids = parsed["a"].ids
+    for name in ("a", "b"):
+        for prefix in ("study", "summary", "figures"):
+            assert ids.count(f"{prefix}-{name}") == 1, f"{prefix}-{name}"
+    # a's figures and blur-formation table lie in a's section, before b's
+    assert ids.index("study-a") < ids.index("forward-models-table-a") < ids.index("study-b")
+    assert ids.index("figures-a") < ids.index("study-b") < ids.index("figures-b")
+    assert "forward-models-b" not in ids and "forward-models-table-b" not in ids
+    for single in ("study", "summary", "figures", "forward-models", "forward-models-table"):
+        assert single not in ids  # the one-section ids are not used
+    assert text.count('class="data summary"') == 2
+    assert 'href="#study-a">Hash grids</a>' in text and 'href="#study-b">b</a>' in text
+    assert "(study <code>a</code>)" in text and "(study <code>b</code>)" not in text
+
+    figures_by_id = parsed["a"].figures
+    expected = {f"figure-a-{name}": png for name, png in rendered["figures"].items()}
+    expected[f"figure-b-{first}"] = pngs[-1]
+    expected["figure-b-extra"] = pngs[0]
+    assert sorted(figures_by_id) == sorted(expected)
+    for figure_id, png in expected.items():
+        assert figures_by_id[figure_id] == uri + base64.b64encode(png).decode("ascii")
+    assert "Figure 1 (a)." in text and "Figure 2 (b)." in text

@@ -41,11 +41,13 @@ METHODS = {
 def params() -> dict:
     return validate_params(
         {
-            "experiment": {
-                "datasets": ["levin"],
-                "blurs": ["valid"],
-                "methods": list(METHODS),
-                "seeds": [0, 1],
+            "studies": {
+                "same_data": {
+                    "datasets": ["levin"],
+                    "blurs": ["valid"],
+                    "methods": list(METHODS),
+                    "seeds": [0, 1],
+                }
             },
             "datasets": {"levin": {}},
             "blurs": {

@@ -12,6 +12,7 @@ from tiny_project import make_dvc_project, ran, run, tiny_params, write_params
 pytestmark = pytest.mark.workflow
 
 STAGES = (
+    "plan",
     "fetch",
     "synthesize",
     "fit@siren_tv",
@@ -87,17 +88,49 @@ def test_repro_caching_sequence(dvc_project, tool_env):
     assert {"fit@siren_tv", "evaluate", "report"} <= restored(fourth.stdout)
     assert digest(root, "results/fits/*/*/*/*/*/estimate.npz") == estimates
 
-    # 4. The blur-formation experiment changed: only it and the report rerun.
+    # 4. The blur-formation experiment changed: only the plan, it and the report rerun.
     forward = digest(root, "results/forward_models/*/*/*.json")
     assert len(forward) == 2 * 2  # models x scenes
     params = tiny_params(("siren_tv", "siren_plain"))
-    params["experiment"]["forward_models"] = ["parallax"]
+    params["studies"]["demo"]["forward_models"] = ["parallax"]
     write_params(root, params)
     fifth = run(["dvc", "repro"], root, tool_env)
     assert fifth.returncode == 0, fifth.stdout[-5000:]
-    assert ran(fifth.stdout) == {"forward_models", "report"}
+    assert ran(fifth.stdout) == {"plan", "forward_models", "report"}
     assert set(digest(root, "results/forward_models/*/*/*.json")) == {
         p for p in forward if "/parallax/" in p
+    }
+
+    # 5. The study renamed, its work the same: the plan files do not change, so only the
+    # plan and the report (which shows the study's name) rerun.
+    plans = digest(root, "results/plan/**/*.json")
+    assert "results/plan/fits/siren_plain.json" in plans
+    params["studies"] = {"tiny": params["studies"]["demo"], "levin": params["studies"]["levin"]}
+    write_params(root, params)
+    sixth = run(["dvc", "repro"], root, tool_env)
+    assert sixth.returncode == 0, sixth.stdout[-5000:]
+    assert ran(sixth.stdout) == {"plan", "report"}
+    assert digest(root, "results/plan/**/*.json") == plans
+    html = (root / "reports/index.html").read_text()
+    assert 'id="study-tiny"' in html and 'id="study-demo"' not in html
+
+    # 6. A method taken out of every study, still defined: its fit stage writes an empty
+    # index without fitting; the other method is not refitted.
+    params["studies"]["tiny"]["methods"] = ["siren_tv"]
+    write_params(root, params)
+    seventh = run(["dvc", "repro"], root, tool_env)
+    assert seventh.returncode == 0, seventh.stdout[-5000:]
+    assert ran(seventh.stdout) == {"plan", "fit@siren_plain", "evaluate", "report"}
+    assert "siren_plain is in no enabled study; nothing to fit" in seventh.stdout
+    index = (root / "results/fits/siren_plain/index.csv").read_text().splitlines()
+    assert len(index) == 1 and index[0].startswith("dataset,blur,scene,seed,")  # header only
+    assert [p.name for p in (root / "results/fits/siren_plain").iterdir()] == ["index.csv"]
+    assert json.loads((root / "results/plan/fits/siren_plain.json").read_text()) == []
+    metrics = json.loads((root / "results/metrics.json").read_text())
+    for blur in ("motion", "parallax"):
+        assert set(metrics["demo"][blur]) == {"blurry input", "siren_tv"}
+    assert digest(root, "results/fits/siren_tv/*/*/*/*/estimate.npz") == {
+        p: v for p, v in estimates.items() if "/siren_tv/" in p
     }
     write_params(root, tiny_params(("siren_tv", "siren_plain")))
 
@@ -131,7 +164,8 @@ def test_bad_params_fail_before_any_stage_runs(dvc_project, tool_env, tmp_path):
         proc = run(["dvc", "repro"], root, tool_env, timeout=120)
         assert proc.returncode != 0
         assert "blurs.motion.kernel_size: must be odd" in proc.stdout
-        assert ran(proc.stdout) <= {"fetch", "synthesize"}  # the stage starts, Snakemake does not
+        # the plan stage (or a stage after it) starts, Snakemake does not
+        assert ran(proc.stdout) <= {"plan", "fetch", "synthesize"}
         assert "Job stats" not in proc.stdout
     finally:
         write_params(root, tiny_params(("siren_tv", "siren_plain")))

@@ -84,8 +84,14 @@ def local_env(tool_env):
 
 def levin_params(mirror: str, scenes: list[str]) -> dict:
     params = tiny_params()
-    params["experiment"].update(datasets=["levin"], blurs=["true_kernel_valid"], seeds=[0])
-    params["experiment"]["forward_models"] = []
+    params["studies"] = {
+        "levin": {
+            "datasets": ["levin"],
+            "blurs": ["true_kernel_valid"],
+            "methods": ["siren_tv"],
+            "seeds": [0],
+        }
+    }
     params["datasets"] = {"levin": {"mirror": mirror, "scenes": scenes}}  # root: default
     params["metrics"]["lpips"] = False
     return params
@@ -146,7 +152,7 @@ def test_dvc_fetch_stage_is_versioned_and_reruns_without_downloading(
     levin_server.requests.clear()
     first = run(["dvc", "repro", "synthesize"], project, local_env, timeout=300)
     assert first.returncode == 0, first.stdout[-5000:]
-    assert ran(first.stdout) == {"fetch", "synthesize"}
+    assert ran(first.stdout) == {"plan", "fetch", "synthesize"}
     assert (project / "data/blurred/true_kernel_valid/levin" / f"{SCENE_ID}.npz").is_file()
     downloads = sum(map(len, levin_server.requests.values()))
     assert downloads == 45  # 44 files, one of them resumed
@@ -159,11 +165,12 @@ def test_dvc_fetch_stage_is_versioned_and_reruns_without_downloading(
     )
     assert run(["dvc", "repro", "synthesize"], project, local_env).stdout.count("Running") == 0
 
-    # A second scene changes `datasets`: the fetch reruns and only re-verifies data/raw.
+    # A second scene changes `datasets` (and the plan's images): the fetch reruns and only
+    # re-verifies data/raw.
     write_params(project, levin_params(levin_server.url, [SCENE_ID, "im2_kernel5"]))
     second = run(["dvc", "repro", "synthesize"], project, local_env, timeout=300)
     assert second.returncode == 0, second.stdout[-5000:]
-    assert ran(second.stdout) == {"fetch", "synthesize"}
+    assert ran(second.stdout) == {"plan", "fetch", "synthesize"}
     assert sum(map(len, levin_server.requests.values())) == downloads
     status = run(["dvc", "status", "--with-deps", "synthesize"], project, local_env)
     assert "Data and pipelines are up to date" in status.stdout, status.stdout
@@ -173,7 +180,7 @@ def test_dvc_fetch_stage_of_the_demo_needs_no_network(tmp_path, local_env):
     project = make_dvc_project(tmp_path / "p", tiny_params(), local_env)
     proc = run(["dvc", "repro", "fetch"], project, local_env, timeout=120)
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert ran(proc.stdout) == {"fetch"}
+    assert ran(proc.stdout) == {"plan", "fetch"}
     assert (project / "data/raw").is_dir() and not any((project / "data/raw").iterdir())
     status = run(["dvc", "status", "fetch"], project, local_env)
     assert "Data and pipelines are up to date" in status.stdout, status.stdout

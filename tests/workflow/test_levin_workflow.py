@@ -1,4 +1,4 @@
-"""The real Snakemake on the non-blind Levin experiment, read from the shared copy.
+"""The real Snakemake on the non-blind Levin study, read from the shared copy.
 
 Two scenes, both settings (synthetic 'valid' blur with the true kernel; the stored
 blurred images), one tiny method. Checks that the 'valid' crop flows through fit,
@@ -28,10 +28,14 @@ def levin_run(tmp_path_factory, tool_env):
     if not (LEVIN_DIR / "SHA256SUMS").is_file():
         pytest.skip(f"the shared Levin dataset is not present at {LEVIN_DIR}")
     params = tiny_params()
-    params["experiment"].update(
-        datasets=["levin"], blurs=["true_kernel_valid", "true_kernel_stored"], seeds=[0]
-    )
-    params["experiment"]["forward_models"] = []
+    params["studies"] = {
+        "levin": {
+            "datasets": ["levin"],
+            "blurs": ["true_kernel_valid", "true_kernel_stored"],
+            "methods": ["siren_tv"],
+            "seeds": [0],
+        }
+    }
     params["datasets"] = {"levin": {"root": str(LEVIN_DIR), "scenes": list(SCENES)}}
     params["metrics"]["lpips"] = False
     project = make_project(tmp_path_factory.mktemp("levin") / "p", params)
@@ -80,3 +84,4 @@ def test_summary_and_report_show_the_aligned_columns(levin_run):
     assert synthetic["psnr_aligned_mean"].isna().all() and len(synthetic) == 2
     html = (levin_run / "reports/index.html").read_text()
     assert "Aligned PSNR (dB)" in html and 'id="grid"' in html
+    assert 'id="summary-levin"' in html

@@ -2,7 +2,7 @@
 
 The cluster (Debian slurmctld, slurmd and munge) is started and stopped by the
 ``slurm_cluster`` fixture; the packages are installed with apt when missing and the test
-runs as root. The shrunk experiment: 2 scenes of 32 px, 2 seeds, 12 iterations.
+runs as root. The shrunk demo study: 2 scenes of 32 px, 2 seeds, 12 iterations.
 """
 
 from __future__ import annotations

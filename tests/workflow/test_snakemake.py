@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 import zipfile
 
@@ -52,9 +53,16 @@ def test_rules_only_call_the_cli(repo_root):
             lambda p: p["methods"]["siren_tv"]["fit"].update(iterations=-3),
             "methods.siren_tv.fit.iterations",
         ),
-        (lambda p: p["experiment"]["methods"].append("nosuch"), "experiment.methods[1]"),
+        (
+            lambda p: p["studies"]["demo"]["methods"].append("nosuch"),
+            "studies.demo.methods[1]: unknown method 'nosuch'",
+        ),
+        (
+            lambda p: p["studies"]["levin"]["methods"].append("nosuch"),
+            "studies.levin.methods[1]: unknown method 'nosuch'",
+        ),
     ],
-    ids=["unknown-key", "negative-iterations", "unknown-method"],
+    ids=["unknown-key", "negative-iterations", "unknown-method", "unknown-method-disabled"],
 )
 def test_bad_params_stop_before_any_job(tmp_path, tool_env, edit, key):
     params = tiny_params()
@@ -73,9 +81,14 @@ def test_a_missing_dataset_root_stops_the_run_before_any_job(tmp_path, tool_env)
     """Preflight (the Snakefile's onstart): a dry run plans the jobs, a real run stops
     before the first one with the key named, and leaves nothing behind."""
     params = tiny_params()
-    params["experiment"]["datasets"] = ["levin"]
-    params["experiment"]["blurs"] = ["true_kernel_valid"]
-    params["experiment"]["forward_models"] = []
+    params["studies"] = {
+        "levin": {
+            "datasets": ["levin"],
+            "blurs": ["true_kernel_valid"],
+            "methods": ["siren_tv"],
+            "seeds": [0, 1],
+        }
+    }
     params["datasets"]["levin"] = {"root": "../levin_copy", "scenes": ["im1_kernel1"]}
     project = make_project(tmp_path / "p", params)
     dry = run(["snakemake", "-n", "--cores", "2"], project, tool_env, timeout=120)
@@ -86,6 +99,37 @@ def test_a_missing_dataset_root_stops_the_run_before_any_job(tmp_path, tool_env)
     assert "datasets.levin.root: ../levin_copy is not a folder" in proc.stdout
     assert not (project / "data").exists() and not (project / "results").exists()
     assert not (project / "logs").exists()
+
+
+def test_a_fit_two_studies_share_is_one_job_with_the_seeds_of_both(tmp_path, tool_env):
+    """A second study with the demo study's motion fits and seeds 1 and 2: the dry run
+    plans the same fit and evaluate jobs, the motion ones with seeds 0, 1 and 2."""
+    params = tiny_params()
+    params["studies"]["motion_seeds"] = {
+        "datasets": ["demo"],
+        "blurs": ["motion"],
+        "methods": ["siren_tv"],
+        "seeds": [1, 2],
+    }
+    project = make_project(tmp_path / "p", params)
+    dry = run(["snakemake", "-n", "-p", "--cores", "2"], project, tool_env, timeout=120)
+    assert dry.returncode == 0, dry.stdout[-5000:]
+    stats = " ".join(dry.stdout.split("Job stats:")[1].split())
+    assert "fit 4" in stats and "evaluate 2" in stats, stats  # 2 blurs x 2 scenes; 2 sets
+    seeds = {}
+    for command in re.findall(r"\binrdeblur (?:fit|evaluate) .*$", dry.stdout, re.MULTILINE):
+        rule = command.split()[1]
+        blur = re.search(r"--blur (\S+)", command).group(1)
+        scene = re.search(r"--scene (\S+)", command)
+        key = (rule, blur, scene.group(1) if scene else None)
+        assert key not in seeds, command  # each job once
+        seeds[key] = re.search(r"--seeds ([\d ]+?) (?:--|2>)", command).group(1)
+    assert seeds == {
+        **{("fit", "motion", scene): "0 1 2" for scene in ("astronaut", "motorcycle")},
+        **{("fit", "parallax", scene): "0 1" for scene in ("astronaut", "motorcycle")},
+        ("evaluate", "motion", None): "0 1 2",
+        ("evaluate", "parallax", None): "0 1",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +155,13 @@ def test_full_run_writes_every_stage_output(finished_run):
         assert meta["blur"] == blur and meta["versions"]["torch"]
     assert (p / "results/fits/siren_tv/index.csv").is_file()
     html = (p / "reports/index.html").read_text()
-    assert 'id="summary"' in html and 'id="grid"' in html and 'id="forward-models"' in html
-    assert len(list((p / "reports/figures").glob("*.png"))) >= 2
+    # One section, of the demo study (the levin study is disabled).
+    assert 'id="study-demo"' in html and 'id="summary-demo"' in html and 'id="grid"' in html
+    assert 'id="forward-models-demo"' in html and 'id="forward-models-table-demo"' in html
+    assert 'id="study-levin"' not in html and 'id="summary"' not in html
+    assert len(list((p / "reports/figures/demo").glob("*.png"))) >= 2
+    folders = [path.name for path in (p / "reports/figures").iterdir() if path.is_dir()]
+    assert folders == ["demo"]  # one per enabled study
 
 
 def test_convergence_table_summarises_every_trace(finished_run):
@@ -132,7 +181,7 @@ def test_convergence_table_summarises_every_trace(finished_run):
         assert rows.loc[12, "psnr_median"] == pytest.approx(float(np.median(last)), abs=1e-12)
         seconds = [t["seconds"].iloc[0] for t in traces]
         assert rows.loc[1, "seconds"] == pytest.approx(float(np.median(seconds)), abs=1e-12)
-    assert (p / "reports/figures/convergence.png").is_file()
+    assert (p / "reports/figures/demo/convergence.png").is_file()
     assert (
         "Convergence: PSNR of the estimate against wall time"
         in (p / "reports/index.html").read_text()

@@ -1,4 +1,4 @@
-"""A copy of the workflow in a temporary directory, with a tiny experiment.
+"""A copy of the workflow in a temporary directory, with a tiny demo study.
 
 The copy holds what the Snakefile and dvc.yaml need (rules, schema, profiles, the
 library sources DVC hashes); jobs run the installed ``inrdeblur`` command.
@@ -34,11 +34,16 @@ TINY_METHOD = {
 
 
 def tiny_params(methods: tuple[str, ...] = ("siren_tv",)) -> dict[str, Any]:
-    """The repository's params.yaml shrunk to 2 scenes of 32 px and 12 iterations."""
+    """The repository's params.yaml shrunk to 2 scenes of 32 px and 12 iterations: its demo
+    study with ``methods`` and seeds 0 and 1. Its other studies (levin among them) stay,
+    disabled: validated, never run, with the same methods, the only ones defined here."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["executor"]["cores"] = 2
-    params["experiment"]["methods"] = list(methods)
-    params["experiment"]["seeds"] = [0, 1]
+    assert "levin" in params["studies"]
+    for name, study in params["studies"].items():
+        study["enabled"] = name == "demo"
+        study["methods"] = list(methods)
+    params["studies"]["demo"]["seeds"] = [0, 1]
     params["datasets"]["demo"] = {"size": 32, "scenes": ["astronaut", "motorcycle"]}
     params["blurs"]["motion"]["kernel_size"] = 5
     params["metrics"]["lpips"] = True

@@ -17,9 +17,9 @@ try:
 except ParamsError as err:
     raise WorkflowError(str(err)) from None
 
-EXPERIMENT = config["experiment"]
-#: every seed is fitted in the same job as the others of its image and method
-SEEDS = EXPERIMENT["seeds"]
+#: the union of the enabled studies: what the workflow runs
+DATASETS = experiment.datasets(config)
+METHODS = experiment.methods(config)
 SCENES = experiment.scenes_by_dataset(config)
 CONDA_ENV = "../envs/inrdeblur.yaml"
 LPIPS_FLAG = "--lpips" if config["metrics"]["lpips"] else "--no-lpips"
@@ -93,31 +93,45 @@ def method_recipe(wildcards):
     return _as_json(config["methods"][wildcards.method])
 
 
-def experiment_settings(wildcards):
-    """Every section that shapes the results (not the executor), for the report."""
-    return _as_json({k: v for k, v in config.items() if k != "executor"})
+def fit_seeds(wildcards):
+    """Every seed of the studies with this method, blur and dataset: a fit job fits them
+    in turn, and the evaluate job of the set scores them."""
+    return experiment.fit_seeds(config, wildcards.method, wildcards.blur, wildcards.dataset)
 
 
-def experiment_sections(wildcards):
+def fit_seeds_option(wildcards):
+    return " ".join(map(str, fit_seeds(wildcards)))
+
+
+def fit_runtime(wildcards):
+    """Minutes a fit job may take: two hours per seed."""
+    return 120 * max(1, len(fit_seeds(wildcards)))
+
+
+def report_settings(wildcards):
+    """Every section that shapes the results (not the executor), for the report, in the
+    order of params.yaml: the report's study sections follow it."""
+    return json.dumps({k: v for k, v in config.items() if k != "executor"})
+
+
+def study_sections(wildcards):
     """The sections a gathering stage expands itself (inrdeblur.experiment): file lists
-    of a paper-scale experiment are too long for one shell command."""
-    return _as_json({k: config[k] for k in ("experiment", "datasets")})
+    of a paper-scale study are too long for one shell command."""
+    return _as_json({k: config[k] for k in ("studies", "datasets")})
 
 
 def all_fetch_stamps():
-    """The fetch stamp of every dataset of the experiment that is fetched."""
-    return [FETCH_STAMP.format(dataset=d) for d in EXPERIMENT["datasets"] if is_fetched(d)]
+    """The fetch stamp of every dataset of the studies that is fetched."""
+    return [FETCH_STAMP.format(dataset=d) for d in DATASETS if is_fetched(d)]
 
 
 def all_scene_dirs():
-    return [layout.SCENES_DIR.format(dataset=d) for d in EXPERIMENT["datasets"]]
+    return [layout.SCENES_DIR.format(dataset=d) for d in DATASETS]
 
 
 def all_blurred_dirs():
     return [
-        layout.BLURRED_DIR.format(blur=b, dataset=d)
-        for b in EXPERIMENT["blurs"]
-        for d in EXPERIMENT["datasets"]
+        layout.BLURRED_DIR.format(blur=b, dataset=d) for b, d in experiment.blur_datasets(config)
     ]
 
 
@@ -130,7 +144,7 @@ def fit_dirs_of_method(wildcards):
 
 
 def all_fit_indexes():
-    return [layout.FIT_INDEX.format(method=m) for m in EXPERIMENT["methods"]]
+    return [layout.FIT_INDEX.format(method=m) for m in METHODS]
 
 
 def evaluation_set_inputs(wildcards):

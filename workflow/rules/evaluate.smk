@@ -17,7 +17,7 @@ rule evaluate:
         lpips=LPIPS_FLAG,
         aligned=config["metrics"]["aligned"],
         settings=dataset_settings,
-        seeds=" ".join(map(str, SEEDS)),
+        seeds=fit_seeds_option,
     message:
         "evaluate {wildcards.method} on {wildcards.blur}/{wildcards.dataset}"
     shell:
@@ -28,7 +28,7 @@ rule evaluate:
 
 
 rule aggregate:
-    """Long metrics table, summary table and DVC metrics of the whole experiment."""
+    """Long metrics table, summary table and DVC metrics of every study."""
     input:
         records=all_metric_sets(),
         convergence=all_convergence_sets(),

@@ -11,13 +11,13 @@ rule fit:
         "logs/fit/{method}/{blur}/{dataset}/{scene}.log",
     conda:
         CONDA_ENV
-    threads: 2
+    threads: config["executor"]["fit_threads"]
     resources:
         mem_mb=4000,
-        runtime=120 * len(SEEDS),
+        runtime=fit_runtime,
     params:
         recipe=method_recipe,
-        seeds=" ".join(map(str, SEEDS)),
+        seeds=fit_seeds_option,
     shell:
         "inrdeblur fit --method {wildcards.method} --blur {wildcards.blur}"
         " --dataset {wildcards.dataset} --scene {wildcards.scene:q}"
@@ -39,9 +39,9 @@ rule index_fits:
         mem_mb=1000,
         runtime=10,
     params:
-        experiment=experiment_sections,
+        studies=study_sections,
     message:
         "index the fits of {wildcards.method}"
     shell:
-        "inrdeblur index-fits --method {wildcards.method} --experiment {params.experiment:q}"
+        "inrdeblur index-fits --method {wildcards.method} --studies {params.studies:q}"
         " --out {output:q} 2> {log:q}"

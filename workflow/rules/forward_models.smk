@@ -36,9 +36,9 @@ rule forward_model_tables:
         mem_mb=1000,
         runtime=10,
     params:
-        experiment=experiment_sections,
+        studies=study_sections,
     message:
         "tabulate the blur-formation experiment"
     shell:
         "inrdeblur forward-model-tables --records-csv {output.records:q}"
-        " --summary-csv {output.summary:q} --experiment {params.experiment:q} 2> {log:q}"
+        " --summary-csv {output.summary:q} --studies {params.studies:q} 2> {log:q}"

@@ -1,9 +1,9 @@
 rule report:
-    """The self-contained HTML report: tables, figures, visual grid, params, provenance.
+    """The self-contained HTML report: a section per study (tables, figures), the visual
+    grid, params, provenance.
     The fit indexes stand for every fit folder they list (the grid reads some estimates)."""
     input:
         metrics=layout.METRICS_TABLE,
-        summary=layout.SUMMARY_TABLE,
         convergence=layout.CONVERGENCE_TABLE,
         forward=layout.FORWARD_SUMMARY_TABLE,
         scenes=all_scene_dirs(),
@@ -13,7 +13,7 @@ rule report:
         html=report(layout.REPORT_HTML, caption="../report/html.rst", category="Report"),
         figures=report(
             directory(layout.REPORT_FIGURES),
-            patterns=["{name}.png"],
+            patterns=["{study}/{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
         ),
@@ -26,12 +26,14 @@ rule report:
         mem_mb=2000,
         runtime=10,
     params:
-        experiment=experiment_settings,
+        settings=report_settings,
         max_scenes=config["report"]["max_scenes"],
+        thumbnail_px=config["report"]["thumbnail_px"],
     message:
         "render the report"
     shell:
-        "inrdeblur report --metrics-csv {input.metrics:q} --summary-csv {input.summary:q}"
+        "inrdeblur report --metrics-csv {input.metrics:q}"
         " --forward-models-csv {input.forward:q} --convergence-csv {input.convergence:q}"
-        " --params-json {params.experiment:q} --max-scenes {params.max_scenes} --out {output.html:q}"
+        " --params-json {params.settings:q} --max-scenes {params.max_scenes}"
+        " --thumbnail-px {params.thumbnail_px} --out {output.html:q}"
         " --figures {output.figures:q} 2> {log:q}"

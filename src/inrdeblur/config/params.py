@@ -66,7 +66,7 @@ def validate_params(raw: Any, source: str = "params.yaml") -> dict[str, Any]:
     problems = [msg for err in errors for msg in _describe(err)]
     if problems:
         raise ParamsError(source, _unique(problems))
-    problems = list(_semantic_problems(params))
+    problems = _unique(list(_semantic_problems(params)))
     if problems:
         raise ParamsError(source, problems)
     return params
@@ -262,17 +262,11 @@ def _type_name(node: dict[str, Any]) -> str:
 
 
 def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
-    experiment = params["experiment"]
-    for section in ("datasets", "blurs", "methods"):
-        defined = params.get(section, {})
-        for i, name in enumerate(experiment[section]):
-            if name not in defined:
-                known = ", ".join(sorted(defined)) or "none"
-                singular = section[:-1]
-                yield (
-                    f"experiment.{section}[{i}]: unknown {singular} {name!r} "
-                    f"(defined under {section}: {known})"
-                )
+    studies = params["studies"]
+    if not any(study["enabled"] for study in studies.values()):
+        yield f"studies: no study is enabled (defined: {', '.join(studies)})"
+    for study_name, study in studies.items():
+        yield from _study_problems(f"studies.{study_name}", study, params)
     for name, blur in params["blurs"].items():
         if blur["model"] == "uniform":
             yield from _kernel_family_problems(f"blurs.{name}", blur)
@@ -286,19 +280,6 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 f"blurs.{name}.boundary: 'valid' shrinks a synthesized image; a stored "
                 "blurry image (observation 'scene') keeps the sharp image's size"
             )
-    for i, name in enumerate(experiment["forward_models"]):
-        blur = params["blurs"].get(name)
-        key = f"experiment.forward_models[{i}]"
-        if blur is None:
-            known = ", ".join(sorted(params["blurs"]))
-            yield f"{key}: unknown blur {name!r} (defined under blurs: {known})"
-        elif blur["model"] not in ("icb", "pwb"):
-            yield f"{key}: blur {name!r} has model {blur['model']!r}; only icb and pwb apply"
-        elif blur["trajectory"]["source"] != "scene" or blur["trajectory"]["scale"] != 1:
-            yield (
-                f"{key}: blur {name!r} must use trajectory source 'scene' with scale 1, the "
-                "motion the reference blurry images were taken with"
-            )
     for name, method in params["methods"].items():
         if method["type"] != "inr":
             continue
@@ -311,22 +292,50 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 f"use tile 0, not {fit['tile']}"
             )
     yield from _scene_id_problems(params["datasets"])
-    yield from _listed_scene_problems(experiment, params["datasets"])
-    yield from _scene_data_problems(experiment, params["blurs"])
-    yield from _max_side_problems(experiment, params["datasets"], params["blurs"])
+
+
+def _study_problems(key: str, study: dict[str, Any], params: dict[str, Any]) -> Iterator[str]:
+    """Undefined names in one study, and blurs that meet datasets they cannot blur."""
+    for section in ("datasets", "blurs", "methods"):
+        defined = params.get(section, {})
+        for i, name in enumerate(study[section]):
+            if name not in defined:
+                known = ", ".join(sorted(defined)) or "none"
+                singular = section[:-1]
+                yield (
+                    f"{key}.{section}[{i}]: unknown {singular} {name!r} "
+                    f"(defined under {section}: {known})"
+                )
+    for i, name in enumerate(study["forward_models"]):
+        blur = params["blurs"].get(name)
+        item = f"{key}.forward_models[{i}]"
+        if blur is None:
+            known = ", ".join(sorted(params["blurs"]))
+            yield f"{item}: unknown blur {name!r} (defined under blurs: {known})"
+        elif blur["model"] not in ("icb", "pwb"):
+            yield f"{item}: blur {name!r} has model {blur['model']!r}; only icb and pwb apply"
+        elif blur["trajectory"]["source"] != "scene" or blur["trajectory"]["scale"] != 1:
+            yield (
+                f"{item}: blur {name!r} must use trajectory source 'scene' with scale 1, the "
+                "motion the reference blurry images were taken with"
+            )
+    yield from _listed_scene_problems(study, params["datasets"])
+    for problem in _scene_data_problems(study, params["blurs"]):
+        yield f"{key}: {problem}"
+    for problem in _max_side_problems(study, params["datasets"], params["blurs"]):
+        yield f"{key}: {problem}"
     demo = params["datasets"].get("demo")
-    if demo is not None:
-        if "demo" in experiment["datasets"]:
-            for name in experiment["blurs"]:
-                blur = params["blurs"].get(name, {})
-                if blur.get("model") != "uniform" or blur.get("kernel") in OWN_SIZE_FAMILIES:
-                    continue
-                size = blur["kernel_size"]
-                if size >= demo["size"]:
-                    yield (
-                        f"blurs.{name}.kernel_size: {size} px is not smaller than the "
-                        f"demo image size {demo['size']} px"
-                    )
+    if demo is not None and "demo" in study["datasets"]:
+        for name in study["blurs"]:
+            blur = params["blurs"].get(name, {})
+            if blur.get("model") != "uniform" or blur.get("kernel") in OWN_SIZE_FAMILIES:
+                continue
+            size = blur["kernel_size"]
+            if size >= demo["size"]:
+                yield (
+                    f"{key}: blurs.{name}.kernel_size: {size} px is not smaller than the "
+                    f"demo image size {demo['size']} px"
+                )
 
 
 FAMILY_KEYS = {"gaussian": ("sigma",), "defocus": ("radius",), "measured": ("kernel_path",)}
@@ -334,15 +343,15 @@ FAMILY_KEYS = {"gaussian": ("sigma",), "defocus": ("radius",), "measured": ("ker
 OWN_SIZE_FAMILIES = ("measured", "scene")
 
 
-def _scene_data_problems(experiment: dict[str, Any], blurs: dict[str, Any]) -> Iterator[str]:
-    """Blurs of the experiment that need scene data a listed dataset does not have."""
+def _scene_data_problems(study: dict[str, Any], blurs: dict[str, Any]) -> Iterator[str]:
+    """Blurs of a study that need scene data one of its datasets does not have."""
     from inrdeblur.data.registry import WITH_BLURRY, WITH_DEPTH, WITH_KERNEL
 
-    for name in experiment["blurs"]:
+    for name in study["blurs"]:
         blur = blurs.get(name)
         if blur is None:
             continue
-        for dataset in experiment["datasets"]:
+        for dataset in study["datasets"]:
             if blur.get("kernel") == "scene" and blur["model"] == "uniform":
                 if dataset not in WITH_KERNEL:
                     yield (
@@ -404,11 +413,11 @@ def _scanned_id_problems(dataset: str, scenes: list[str]) -> Iterator[str]:
                 yield f"{key}: {err}"
 
 
-def _listed_scene_problems(experiment: dict[str, Any], datasets: dict[str, Any]) -> Iterator[str]:
-    """Datasets of the experiment whose ids come from the data but are not listed."""
+def _listed_scene_problems(study: dict[str, Any], datasets: dict[str, Any]) -> Iterator[str]:
+    """Datasets of a study whose ids come from the data but are not listed."""
     from inrdeblur.data.registry import DATASETS, is_scanned
 
-    for dataset in experiment["datasets"]:
+    for dataset in study["datasets"]:
         settings = datasets.get(dataset)
         if settings is None or dataset not in DATASETS or not is_scanned(dataset):
             continue
@@ -422,14 +431,14 @@ def _listed_scene_problems(experiment: dict[str, Any], datasets: dict[str, Any])
 
 
 def _max_side_problems(
-    experiment: dict[str, Any], datasets: dict[str, Any], blurs: dict[str, Any]
+    study: dict[str, Any], datasets: dict[str, Any], blurs: dict[str, Any]
 ) -> Iterator[str]:
     """Uniform blurs whose kernel would not fit in a downscaled (``max_side``) image."""
-    for dataset in experiment["datasets"]:
+    for dataset in study["datasets"]:
         max_side = datasets.get(dataset, {}).get("max_side")
         if max_side is None:
             continue
-        for name in experiment["blurs"]:
+        for name in study["blurs"]:
             blur = blurs.get(name, {})
             if blur.get("model") != "uniform" or blur.get("kernel") in OWN_SIZE_FAMILIES:
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LUMA_WEIGHTS", "error_map", "error_map_rgb"]
+__all__ = ["LUMA_WEIGHTS", "colour_error", "error_indices", "error_map", "error_map_rgb"]
 
 #: ITU-R BT.601 luma weights for R, G, B.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -57,11 +57,33 @@ def error_map_rgb(estimate: np.ndarray, reference: np.ndarray, vmax: float = 0.2
     Returns:
         ``(H, W, 3)`` float64 RGB image in [0, 1].
     """
+    return colour_error(error_map(estimate, reference), vmax)
+
+
+def error_indices(error: np.ndarray, vmax: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """An ``(H, W)`` error map as ``hot`` colormap entries: ``(indices, palette)``, the
+    ``(H, W)`` uint8 entry of every pixel and the ``(N, 3)`` float64 RGB table, such that
+    ``palette[indices]`` equals :func:`colour_error` of the map (a palette image, a third
+    of the size of the RGB one as a PNG)."""
     if not vmax > 0:
         raise ValueError(f"vmax must be positive, got {vmax}")
     import matplotlib
 
-    err = error_map(estimate, reference)
-    scaled = np.clip(err / float(vmax), 0.0, 1.0)
+    cmap = matplotlib.colormaps["hot"]
+    scaled = np.clip(np.asarray(error, dtype=np.float64) / float(vmax), 0.0, 1.0)
+    # Colormap.__call__'s own lookup: floor(x N), the top end folded into the last entry.
+    indices = np.minimum((scaled * cmap.N).astype(np.int64), cmap.N - 1).astype(np.uint8)
+    palette = np.asarray(cmap(np.arange(cmap.N))[:, :3], dtype=np.float64)
+    return indices, palette
+
+
+def colour_error(error: np.ndarray, vmax: float = 0.2) -> np.ndarray:
+    """An ``(H, W)`` error map coloured with matplotlib's ``hot`` colormap over
+    ``[0, vmax]``, as :func:`error_map_rgb` colours it; ``(H, W, 3)`` float64 in [0, 1]."""
+    if not vmax > 0:
+        raise ValueError(f"vmax must be positive, got {vmax}")
+    import matplotlib
+
+    scaled = np.clip(np.asarray(error, dtype=np.float64) / float(vmax), 0.0, 1.0)
     rgba = matplotlib.colormaps["hot"](scaled)
     return np.asarray(rgba[..., :3], dtype=np.float64)

@@ -61,6 +61,7 @@ __all__ = [
     "metrics_json",
     "metrics_table",
     "read_table",
+    "study_rows",
     "summary_table",
     "write_tables",
 ]
@@ -275,6 +276,20 @@ def _blurry_row(dataset: str, blur: str, group: pd.DataFrame) -> dict[str, Any]:
         per_scene["lpips_status"], per_scene["lpips_blurry"], "lpips_blurry"
     )
     return row
+
+
+def study_rows(table: pd.DataFrame, study: dict[str, Any]) -> pd.DataFrame:
+    """The rows of a metrics or convergence table that belong to ``study`` (a
+    ``studies.<name>`` section): its datasets, blurs and methods and, where the table has
+    seeds, its seeds. A fit shared with another study appears in both."""
+    keep = (
+        table["dataset"].isin(study["datasets"])
+        & table["blur"].isin(study["blurs"])
+        & table["method"].isin(study["methods"])
+    )
+    if "seed" in table.columns:
+        keep &= table["seed"].isin(study["seeds"])
+    return table[keep].reset_index(drop=True)
 
 
 def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -9,9 +9,12 @@ PNG bytes.
 =====================  ==============================================================
 name                   content
 =====================  ==============================================================
-``psnr_vs_time``       PSNR against fit time, one point per fit, per-method means
+``psnr_vs_time``       PSNR against fit time, one point per fit, per-method means and
+                       their quality-time Pareto front
 ``psnr_per_scene``     PSNR per scene and method (all seeds) beside the blurry input
 ``psnr_gain``          PSNR gain over the blurry input per scene, mean over seeds
+``seed_spread``        spread of the PSNR over seeds (max - min per scene), per method,
+                       when a method has two seeds or more on a scene
 ``convergence``        PSNR against wall time during the fits, median and interquartile
                        band over fits (from the convergence table of
                        :mod:`inrdeblur.metrics.convergence`, when there is one)
@@ -43,10 +46,13 @@ __all__ = [
     "convergence",
     "figure_png",
     "method_palette",
+    "pareto_methods",
     "psnr_gain",
     "psnr_per_scene",
     "psnr_vs_time",
     "render_figures",
+    "seed_spread",
+    "seed_spreads",
     "write_figures",
 ]
 
@@ -114,8 +120,31 @@ def _method_handles(methods: list[str], palette: dict, blurry: bool = True) -> l
     return [Line2D([], [], marker="o", linestyle="none", color=palette[m], label=m) for m in names]
 
 
+def pareto_methods(means: pd.DataFrame) -> list[str]:
+    """The methods on the quality-time Pareto front of ``means`` (index: method; columns
+    ``time_s`` and ``psnr``), fastest first: those that no other method matches or beats
+    on both time and PSNR while being strictly better on one.
+
+    >>> means = pd.DataFrame({"time_s": [1.0, 10.0, 5.0, 10.0], "psnr": [25.0, 30.0, 24.0, 29.0]},
+    ...                      index=["a", "b", "c", "d"])
+    >>> pareto_methods(means)
+    ['a', 'b']
+    """
+    front = []
+    for method, row in means.iterrows():
+        dominated = (
+            (means["time_s"] <= row["time_s"])
+            & (means["psnr"] >= row["psnr"])
+            & ((means["time_s"] < row["time_s"]) | (means["psnr"] > row["psnr"]))
+        )
+        if not dominated.any():
+            front.append(method)
+    return sorted(front, key=lambda m: (means.loc[m, "time_s"], -means.loc[m, "psnr"]))
+
+
 def psnr_vs_time(metrics: pd.DataFrame) -> Figure:
-    """PSNR (dB) against fit time (s): every fit as a dot, each method's mean as a diamond.
+    """PSNR (dB) against fit time (s): every fit as a dot, each method's mean as a diamond,
+    the Pareto front of the means (:func:`pareto_methods`) as a black step line.
 
     The dashed grey line is the mean PSNR of the blurry input. The time axis is
     logarithmic when the fit times of a panel span more than :data:`LOG_TIME_RATIO`.
@@ -153,6 +182,11 @@ def psnr_vs_time(metrics: pd.DataFrame) -> Figure:
                     linewidth=1.0,
                     zorder=4,
                 )
+            front = means.loc[pareto_methods(means)]
+            if len(front) > 1:
+                ax.step(
+                    front["time_s"], front["psnr"], where="post", color="black", lw=1.0, zorder=3
+                )
             blurry = data.drop_duplicates("scene")["psnr_blurry"].mean()
             ax.axhline(blurry, color=BLURRY_COLOR, linestyle="--", linewidth=1.2, zorder=1)
             times = data["time_s"].to_numpy()
@@ -174,6 +208,7 @@ def psnr_vs_time(metrics: pd.DataFrame) -> Figure:
                 markeredgecolor="black",
                 label="method mean",
             ),
+            Line2D([], [], color="black", lw=1.0, label="Pareto front of the means"),
             Line2D([], [], linestyle="--", color=BLURRY_COLOR, label="blurry input (mean)"),
         ]
         _legend(fig, handles)
@@ -326,6 +361,74 @@ def psnr_gain(metrics: pd.DataFrame) -> Figure:
     return fig
 
 
+def seed_spreads(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, blur, method, scene) with two seeds or more: ``n_seeds`` and
+    ``spread``, the PSNR's max - min over the seeds (dB).
+
+    >>> m = pd.DataFrame({"dataset": "d", "blur": "b", "method": "x", "scene": ["s", "s", "t"],
+    ...                   "seed": [0, 1, 0], "psnr": [30.0, 30.5, 29.0]})
+    >>> seed_spreads(m)[["scene", "n_seeds", "spread"]].to_dict("records")
+    [{'scene': 's', 'n_seeds': 2, 'spread': 0.5}]
+    """
+    keys = ["dataset", "blur", "method", "scene"]
+    grouped = metrics.groupby(keys, sort=True)["psnr"]
+    table = pd.DataFrame(
+        {"n_seeds": grouped.count(), "spread": grouped.max() - grouped.min()}
+    ).reset_index()
+    return table[table["n_seeds"] >= 2].reset_index(drop=True)
+
+
+def seed_spread(metrics: pd.DataFrame) -> Figure:
+    """PSNR spread over seeds (max - min per scene, dB), one dot per scene and a box per
+    method, one panel per (dataset, blur).
+
+    Raises:
+        ValueError: no method has two seeds on any scene.
+    """
+    import seaborn as sns
+
+    _panels(metrics)  # checks the columns
+    spreads = seed_spreads(metrics)
+    if spreads.empty:
+        raise ValueError("no scene has two seeds of a method: no seed spread to plot")
+    methods = sorted(spreads["method"].unique())
+    palette = method_palette(methods)
+    panels = list(spreads.groupby(["dataset", "blur"], sort=True))
+    with sns.axes_style("whitegrid"), _rc_context():
+        fig, axes = _figure(len(panels), 4.6, 3.4)
+        for ax, ((dataset, blur), data) in zip(axes, panels, strict=True):
+            order = [m for m in methods if m in set(data["method"])]
+            sns.boxplot(
+                data=data,
+                x="method",
+                y="spread",
+                hue="method",
+                order=order,
+                hue_order=order,
+                palette=palette,
+                legend=False,
+                showfliers=False,
+                boxprops={"alpha": 0.5},
+                ax=ax,
+            )
+            sns.stripplot(
+                data=data,
+                x="method",
+                y="spread",
+                order=order,
+                color="black",
+                jitter=False,
+                size=3.5,
+                ax=ax,
+            )
+            ax.set_ylim(bottom=0.0)
+            ax.set_title(f"{dataset} / {blur}")
+            ax.set_xlabel("")
+            ax.set_ylabel("PSNR spread over seeds (dB)")
+            ax.tick_params(axis="x", labelrotation=20)
+    return fig
+
+
 def convergence(table: pd.DataFrame) -> Figure:
     """Median PSNR (dB) against median wall time (s) over the fits of each method, with
     the interquartile band, one panel per (dataset, blur); a logarithmic time axis when the
@@ -376,10 +479,11 @@ def _rc_context():
 FIGURES: dict[str, tuple[Callable[[pd.DataFrame], Figure], str]] = {
     "psnr_vs_time": (
         psnr_vs_time,
-        "PSNR against fit time. Small dots are individual fits (every scene and seed), "
-        "diamonds are per-method means, and the dashed grey line is the mean PSNR of the "
-        f"blurry input. The time axis is logarithmic when fit times span more than a "
-        f"factor of {LOG_TIME_RATIO:g}.",
+        "Quality against time. Small dots are individual fits (every scene and seed), "
+        "diamonds are per-method means, the black step line joins the means on the Pareto "
+        "front (no other method is both faster and better), and the dashed grey line is "
+        "the mean PSNR of the blurry input. The time axis is logarithmic when fit times "
+        f"span more than a factor of {LOG_TIME_RATIO:g}.",
     ),
     "psnr_per_scene": (
         psnr_per_scene,
@@ -395,16 +499,24 @@ FIGURES: dict[str, tuple[Callable[[pd.DataFrame], Figure], str]] = {
         "per-scene means instead.",
     ),
 }
+#: caption of the seed-spread figure, drawn when some scene has two seeds of a method
+SEED_SPREAD_CAPTION = (
+    "Seed spread: for every scene a method was fitted on with two seeds or more, the "
+    "difference between its best and worst PSNR over the seeds (one dot per scene; boxes "
+    "span the quartiles). Large spreads mean a single seed's number is not reliable."
+)
 #: caption of the convergence figure, drawn from the convergence table
 CONVERGENCE_CAPTION = (
     "Convergence: PSNR of the estimate against wall time during the fits. Lines are "
-    "medians over a method's fits (every scene and seed) at each iteration, plotted at "
+    "medians over a method's fits (every scene, and every seed it was fitted with in any "
+    "study) at each iteration, plotted at "
     "their median time; bands span the 25th to 75th percentile. The PSNR is the fit's "
     "own trace (against the sharp image, not shift-aligned)."
 )
 #: name -> caption.
 FIGURE_CAPTIONS: dict[str, str] = {
     **{name: caption for name, (_, caption) in FIGURES.items()},
+    "seed_spread": SEED_SPREAD_CAPTION,
     "convergence": CONVERGENCE_CAPTION,
 }
 
@@ -426,12 +538,15 @@ def write_figures(
     out_dir: str | os.PathLike = layout.REPORT_FIGURES,
     convergence_table: pd.DataFrame | None = None,
 ) -> dict[str, bytes]:
-    """Render all :data:`FIGURES` (and :func:`convergence` when ``convergence_table`` is
-    given and not empty) and write each to ``<out_dir>/<name>.png`` atomically.
+    """Render all :data:`FIGURES` (with :func:`seed_spread` when a scene has two seeds of
+    a method, and :func:`convergence` when ``convergence_table`` is given and not empty)
+    and write each to ``<out_dir>/<name>.png`` atomically.
 
     Returns ``{name: PNG bytes}`` (what was written), in report order.
     """
     pngs = render_figures(metrics)
+    if not seed_spreads(metrics).empty:
+        pngs["seed_spread"] = figure_png(seed_spread(metrics))
     if convergence_table is not None and not convergence_table.empty:
         pngs["convergence"] = figure_png(convergence(convergence_table))
     for name, png in pngs.items():

@@ -27,8 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inrdeblur import layout
-from inrdeblur.fileio import InputFileError, encode_png, read_npz, write_text
+from inrdeblur import experiment, layout
+from inrdeblur.fileio import (
+    InputFileError,
+    encode_palette_png,
+    encode_png,
+    read_npz,
+    write_text,
+)
 from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLUMNS
 from inrdeblur.provenance import package_versions
 from inrdeblur.records.scene import observed_part
@@ -39,10 +45,13 @@ __all__ = [
     "ERROR_MAP_VMAX",
     "GridRow",
     "REPORT_PACKAGES",
+    "StudySection",
+    "area_downscale",
     "build_grid",
     "collect_provenance",
     "png_data_uri",
     "render_report",
+    "thumbnail_factor",
 ]
 
 #: Error maps saturate (white) at this absolute luma difference.
@@ -387,9 +396,34 @@ def _read_figures(figures_dir: Path) -> list[dict[str, str]]:
     return out
 
 
-def _grid_tables(grid: list[GridRow], metrics: pd.DataFrame) -> list[dict[str, Any]]:
-    """Grid rows grouped by (dataset, blur), with data URIs and PSNR labels."""
-    from inrdeblur.metrics.errormap import error_map_rgb
+def thumbnail_factor(shape: tuple[int, ...], max_px: int) -> int:
+    """The smallest integer factor that brings the longer side of ``shape`` (H, W, ...)
+    down to ``max_px`` or less (1: the image is embedded as it is)."""
+    return max(1, math.ceil(max(shape[0], shape[1]) / max_px))
+
+
+def area_downscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of every ``factor`` x ``factor`` block of an ``(H, W)`` or ``(H, W, C)`` image,
+    after dropping the last rows and columns that do not fill a block.
+
+    >>> area_downscale(np.arange(16.0).reshape(4, 4), 2)
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    if factor == 1:
+        return image
+    h, w = image.shape[0] // factor * factor, image.shape[1] // factor * factor
+    blocks = image[:h, :w].reshape(h // factor, factor, w // factor, factor, *image.shape[2:])
+    return blocks.mean(axis=(1, 3))
+
+
+def _grid_tables(
+    grid: list[GridRow], metrics: pd.DataFrame, thumbnail_px: int = 320
+) -> list[dict[str, Any]]:
+    """Grid rows grouped by (dataset, blur), with data URIs and PSNR labels; images whose
+    longer side exceeds ``thumbnail_px`` are embedded downscaled by an integer factor
+    (block means; the error map is the block mean of the full-resolution error)."""
+    from inrdeblur.metrics.errormap import error_indices, error_map
 
     psnr = {
         (r.dataset, r.blur, r.method, r.scene, int(r.seed)): (r.psnr, r.psnr_blurry)
@@ -406,12 +440,16 @@ def _grid_tables(grid: list[GridRow], metrics: pd.DataFrame) -> list[dict[str, A
             if method not in table["methods"]:
                 table["methods"].append(method)
         blurry_psnr = blurry.get((row.dataset, row.blur, row.scene))
+        factor = thumbnail_factor(row.sharp.shape, thumbnail_px)
         cells = {}
         for method, estimate in row.estimates.items():
             value = psnr.get((row.dataset, row.blur, method, row.scene, row.seed), (None, None))[0]
+            error = area_downscale(error_map(estimate, row.sharp), factor)
             cells[method] = {
-                "estimate": png_data_uri(estimate),
-                "error": png_data_uri(error_map_rgb(estimate, row.sharp, vmax=ERROR_MAP_VMAX)),
+                "estimate": png_data_uri(area_downscale(estimate, factor)),
+                "error": _png_bytes_uri(
+                    encode_palette_png(*error_indices(error, vmax=ERROR_MAP_VMAX))
+                ),
                 "psnr": _fmt(value, 2),
             }
         table["rows"].append(
@@ -419,9 +457,10 @@ def _grid_tables(grid: list[GridRow], metrics: pd.DataFrame) -> list[dict[str, A
                 "scene": row.scene,
                 "seed": row.seed,
                 "shape": f"{row.sharp.shape[1]}×{row.sharp.shape[0]}",
-                "width": int(row.sharp.shape[1]),
-                "sharp": png_data_uri(row.sharp),
-                "blurry": png_data_uri(row.blurry),
+                "factor": factor,
+                "width": int(row.sharp.shape[1]) // factor,
+                "sharp": png_data_uri(area_downscale(row.sharp, factor)),
+                "blurry": png_data_uri(area_downscale(row.blurry, factor)),
                 "blurry_psnr": _fmt(blurry_psnr, 2),
                 "cells": cells,
             }
@@ -468,49 +507,49 @@ def _environment():
 
 
 def observation_rows(params: dict[str, Any], root: str | os.PathLike = ".") -> list[dict[str, str]]:
-    """What every dataset x blur of the experiment observes and how it is scored: the
+    """What every dataset x blur of the studies observes and how it is scored: the
     observation's source, channels (read from its first blurred record under ``root``),
     noise, boundary and the pixels the metrics compare."""
-    experiment = params.get("experiment", {})
     aligned_mode = params.get("metrics", {}).get("aligned", "auto")
     rows = []
-    for dataset in experiment.get("datasets", []):
-        for blur in experiment.get("blurs", []):
-            settings = params["blurs"][blur]
-            stored = settings.get("observation") == "scene"
-            records = sorted(
-                Path(root, layout.BLURRED_DIR.format(blur=blur, dataset=dataset)).glob("*.npz")
-            )
-            channels = "unknown"
-            if records:
-                c = int(read_npz(records[0])["blurry"].shape[2])
-                channels = f"{c} ({'gray' if c == 1 else 'RGB'})"
-            valid = settings.get("boundary") == "valid"
-            aligned = aligned_mode == "always" or (aligned_mode == "auto" and stored)
-            scored = "the matching centre of the sharp image" if valid else "the whole image"
-            if aligned:
-                scored += "; aligned: after the best sub-pixel shift, 15 px border crop"
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "blur": blur,
-                    "model": settings["model"],
-                    "observation": "the scene's stored blurry image" if stored else "synthesized",
-                    "channels": channels,
-                    "noise": (
-                        "as recorded"
-                        if stored
-                        else f"Gaussian, std {settings['noise_std']:g}, one draw per channel"
-                    ),
-                    "boundary": "none ('valid')" if valid else str(settings.get("boundary")),
-                    "scored": scored,
-                }
-            )
+    order = experiment.datasets(params)
+    for blur, dataset in sorted(experiment.blur_datasets(params), key=lambda p: order.index(p[1])):
+        settings = params["blurs"][blur]
+        stored = settings.get("observation") == "scene"
+        records = sorted(
+            Path(root, layout.BLURRED_DIR.format(blur=blur, dataset=dataset)).glob("*.npz")
+        )
+        channels = "unknown"
+        if records:
+            c = int(read_npz(records[0])["blurry"].shape[2])
+            channels = f"{c} ({'gray' if c == 1 else 'RGB'})"
+        valid = settings.get("boundary") == "valid"
+        aligned = aligned_mode == "always" or (aligned_mode == "auto" and stored)
+        scored = "the matching centre of the sharp image" if valid else "the whole image"
+        if aligned:
+            scored += "; aligned: after the best sub-pixel shift, 15 px border crop"
+        rows.append(
+            {
+                "dataset": dataset,
+                "blur": blur,
+                "model": settings["model"],
+                "observation": "the scene's stored blurry image" if stored else "synthesized",
+                "channels": channels,
+                "noise": (
+                    "as recorded"
+                    if stored
+                    else f"Gaussian, std {settings['noise_std']:g}, one draw per channel"
+                ),
+                "boundary": "none ('valid')" if valid else str(settings.get("boundary")),
+                "scored": scored,
+            }
+        )
     return rows
 
 
 def method_rows(params: dict[str, Any]) -> list[dict[str, str]]:
-    """Every method of the experiment, its type and what its settings were tuned on."""
+    """Every method of the studies, its type and what its settings were tuned on (none
+    when ``params`` has no ``studies``, as for a report of bare tables)."""
     methods = params.get("methods", {})
     return [
         {
@@ -518,9 +557,78 @@ def method_rows(params: dict[str, Any]) -> list[dict[str, str]]:
             "type": str(methods[name].get("type", "inr")),
             "tuned_on": str(methods[name].get("tuned_on") or "not stated"),
         }
-        for name in params.get("experiment", {}).get("methods", [])
+        for name in (experiment.methods(params) if "studies" in params else [])
         if name in methods
     ]
+
+
+@dataclass
+class StudySection:
+    """One study's part of the report: its summary table (with the published rows that
+    match it), blur-formation table and figures.
+
+    ``name`` is the study's key in ``studies`` (empty for a report of everything in one
+    section); ``figures_dir`` holds its figure PNGs (:func:`figures.write_figures`).
+    """
+
+    name: str
+    title: str
+    summary: pd.DataFrame
+    figures_dir: Path
+    forward_models: pd.DataFrame | None = None
+
+
+def _section_context(section: StudySection, params: dict[str, Any]) -> dict[str, Any]:
+    """What the template shows of one study section."""
+    summary_rows, lpips_reasons = _summary_rows(section.summary)
+    show_aligned = bool(section.summary["psnr_aligned_mean"].notna().any())
+    summary_rows, published_sources = _with_published(
+        summary_rows, params, show_aligned, load_published()
+    )
+    suffix = f"-{section.name}" if section.name else ""
+    return {
+        "name": section.name,
+        "title": section.title,
+        "id": f"study{suffix}",
+        "suffix": suffix,
+        "summary_rows": summary_rows,
+        "show_aligned": show_aligned,
+        "published_sources": published_sources,
+        "lpips_reasons": lpips_reasons,
+        "summary_notes": _summary_notes(section.summary),
+        "forward_rows": _forward_model_rows(section.forward_models),
+        "figures": _read_figures(section.figures_dir),
+    }
+
+
+#: decimals and unit of each compared quantity in the changes table
+_CHANGE_FORMAT = {
+    "psnr": (2, " dB"),
+    "psnr_aligned": (2, " dB"),
+    "ssim": (4, ""),
+    "lpips": (4, ""),
+    "time_s": (1, " s"),
+}
+
+
+def _change_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Display cells of one :func:`~inrdeblur.report.changes.metric_changes` row."""
+    decimals, unit = _CHANGE_FORMAT.get(row["quantity"], (4, ""))
+    change = row["change"]
+    if isinstance(change, str):
+        shown = change
+    else:
+        shown = f"{change:+.{decimals}f}{unit}"
+    better = None
+    if not isinstance(change, str) and row["quantity"] != "time_s":
+        better = (change < 0) if row["quantity"] == "lpips" else (change > 0)
+    return {
+        **{k: row[k] for k in ("dataset", "blur", "method", "quantity")},
+        "old": _fmt(row["old"], decimals),
+        "new": _fmt(row["new"], decimals),
+        "change": shown,
+        "better": better,
+    }
 
 
 def render_report(
@@ -534,6 +642,9 @@ def render_report(
     forward_models: pd.DataFrame | None = None,
     title: str = "inrdeblur benchmark report",
     observations: list[dict[str, str]] | None = None,
+    studies: list[StudySection] | None = None,
+    changes: list[dict[str, Any]] | None = None,
+    thumbnail_px: int = 320,
 ) -> None:
     """Write the self-contained HTML report to ``out_html`` atomically.
 
@@ -544,17 +655,21 @@ def render_report(
         metrics: long table of :func:`tables.metrics_table` (PSNR labels of the grid).
         summary: table of :func:`tables.summary_table`, shown as the summary table.
         grid: rows of :func:`build_grid`.
-        params: the experiment parameters, shown as YAML.
+        params: the parameters, shown as YAML.
         provenance: ``date``, ``git_commit``, ``git_dirty``, ``versions`` (module doc).
         forward_models: summary of the blur-formation experiment
             (:func:`inrdeblur.studies.blur_formation.forward_model_tables`), or None.
-        observations: :func:`observation_rows` of the experiment, for the protocol.
+        observations: :func:`observation_rows` of the studies, for the protocol.
+        studies: one section per study; when given, ``summary``, ``forward_models`` and
+            ``figures_dir`` are not shown (each section has its own). None: one section
+            of ``summary``, ``forward_models`` and the figures of ``figures_dir``.
+        changes: :func:`inrdeblur.report.changes.metric_changes` against the committed
+            results, or None when there are none to compare with (no section).
+        thumbnail_px: longest side of the grid's embedded images; larger ones are
+            downscaled by an integer factor (``report.thumbnail_px``).
     """
-    summary_rows, lpips_reasons = _summary_rows(summary)
-    show_aligned = bool(summary["psnr_aligned_mean"].notna().any())
-    summary_rows, published_sources = _with_published(
-        summary_rows, params, show_aligned, load_published()
-    )
+    if studies is None:
+        studies = [StudySection("", "Summary", summary, Path(figures_dir), forward_models)]
     versions = dict(provenance.get("versions") or {})
     extra = {
         k: v
@@ -572,14 +687,10 @@ def render_report(
         "git_dirty": None if dirty is None else bool(dirty),
         "versions": versions,
         "provenance_extra": {k: str(v) for k, v in extra.items()},
-        "summary_rows": summary_rows,
-        "show_aligned": show_aligned,
-        "published_sources": published_sources,
-        "lpips_reasons": lpips_reasons,
-        "summary_notes": _summary_notes(summary),
-        "forward_rows": _forward_model_rows(forward_models),
-        "figures": _read_figures(Path(figures_dir)),
-        "grid_tables": _grid_tables(grid, metrics),
+        "sections": [_section_context(section, params) for section in studies],
+        "changes": None if changes is None else [_change_row(row) for row in changes],
+        "grid_tables": _grid_tables(grid, metrics, thumbnail_px),
+        "thumbnail_px": thumbnail_px,
         "error_vmax": ERROR_MAP_VMAX,
         "error_colorbar": _error_colorbar() if grid else None,
         "params_yaml": _params_yaml(params),

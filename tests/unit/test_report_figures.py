@@ -1,0 +1,106 @@
+"""The quality-time Pareto front and the seed spread of the report's figures, against
+brute-force and NumPy computations, and when the seed-spread figure is drawn."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from inrdeblur.metrics import tables
+from inrdeblur.report import figures
+
+
+def _brute_force_front(times: np.ndarray, psnrs: np.ndarray) -> set[int]:
+    """Indices no other point weakly dominates with one strict improvement."""
+    front = set()
+    for i in range(len(times)):
+        if not any(
+            times[j] <= times[i]
+            and psnrs[j] >= psnrs[i]
+            and (times[j] < times[i] or psnrs[j] > psnrs[i])
+            for j in range(len(times))
+            if j != i
+        ):
+            front.add(i)
+    return front
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pareto_front_matches_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # Ties on a rounded grid exercise the weak-dominance cases.
+    times = np.round(rng.uniform(1, 10, 12))
+    psnrs = np.round(rng.uniform(20, 30, 12))
+    names = [f"m{i}" for i in range(12)]
+    means = pd.DataFrame({"time_s": times, "psnr": psnrs}, index=names)
+    front = figures.pareto_methods(means)
+    assert {names.index(m) for m in front} == _brute_force_front(times, psnrs)
+    # Fastest first, and along the front PSNR rises as time does (a staircase).
+    assert list(means.loc[front, "time_s"]) == sorted(means.loc[front, "time_s"])
+    assert all(np.diff(means.loc[front, "psnr"].to_numpy()) > 0)
+
+
+def test_pareto_front_keeps_exact_duplicates() -> None:
+    """Two methods with identical means dominate neither: both are on the front."""
+    means = pd.DataFrame({"time_s": [2.0, 2.0, 3.0], "psnr": [28.0, 28.0, 27.0]}, index=list("abc"))
+    assert sorted(figures.pareto_methods(means)) == ["a", "b"]
+
+
+def _records(psnr: dict[tuple[str, str, int], float]) -> pd.DataFrame:
+    rows = []
+    for (method, scene, seed), value in psnr.items():
+        rows.append(
+            {
+                "dataset": "toy",
+                "blur": "box",
+                "method": method,
+                "scene": scene,
+                "seed": seed,
+                "psnr": value,
+                "ssim": 0.9,
+                "lpips": None,
+                "lpips_status": "missing: offline",
+                "psnr_blurry": 20.0,
+                "ssim_blurry": 0.5,
+                "lpips_blurry": None,
+                "time_s": 1.0 + seed,
+                "size_mb": 0.1,
+                "iterations": 10,
+                "device": "cpu",
+            }
+        )
+    return tables.metrics_table(rows)
+
+
+def test_seed_spread_is_max_minus_min_over_seeds() -> None:
+    rng = np.random.default_rng(3)
+    values = {
+        (m, s, k): float(rng.uniform(20, 30))
+        for m, s, k in itertools.product(["a", "b"], ["s1", "s2", "s3"], [0, 1, 2])
+    }
+    values.pop(("b", "s3", 1))
+    values.pop(("b", "s3", 2))  # one seed left: no spread for b/s3
+    spreads = figures.seed_spreads(_records(values))
+    got = {(r.method, r.scene): (r.n_seeds, r.spread) for r in spreads.itertuples()}
+    assert set(got) == {(m, s) for m in "ab" for s in ("s1", "s2", "s3")} - {("b", "s3")}
+    for (method, scene), (n, spread) in got.items():
+        seeds = [v for (m, s, _), v in values.items() if (m, s) == (method, scene)]
+        assert n == len(seeds)
+        assert spread == pytest.approx(np.ptp(seeds), abs=1e-12)
+
+
+def test_seed_spread_figure_only_with_two_seeds(tmp_path) -> None:
+    one_seed = _records({("a", "s1", 0): 25.0, ("b", "s1", 0): 26.0})
+    with pytest.raises(ValueError, match="two seeds"):
+        figures.seed_spread(one_seed)
+    assert "seed_spread" not in figures.write_figures(one_seed, tmp_path / "one")
+    assert not (tmp_path / "one" / "seed_spread.png").exists()
+    two_seeds = _records({("a", "s1", 0): 25.0, ("a", "s1", 1): 25.5, ("b", "s1", 0): 26.0})
+    written = figures.write_figures(two_seeds, tmp_path / "two")
+    assert list(written) == [*figures.FIGURES, "seed_spread"]
+    png = (tmp_path / "two" / "seed_spread.png").read_bytes()
+    assert png == written["seed_spread"] and png.startswith(b"\x89PNG")
+    assert "seed_spread" in figures.FIGURE_CAPTIONS
