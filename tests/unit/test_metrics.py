@@ -27,6 +27,7 @@ from skimage.transform import resize
 from inrdeblur.metrics import (
     BACKBONE_FILENAME,
     LPIPS,
+    LPIPS_HELP,
     backbone_path,
     error_map,
     error_map_rgb,
@@ -297,8 +298,8 @@ def test_lpips_missing_backbone(empty_torch_home: Path) -> None:
     assert metric.available is False
     assert metric.status.startswith("missing")
     assert str(empty_torch_home) in metric.status
-    assert "not found" in metric.status
-    assert "$TORCH_HOME/hub/checkpoints/" in metric.status
+    assert metric.status == f"missing: backbone file not found ({empty_torch_home})"
+    assert "$TORCH_HOME/hub/checkpoints/" in LPIPS_HELP and "fetch_lpips" in LPIPS_HELP
     img = _astronaut(64)
     assert metric(img, _noisy(img)) is None
 

@@ -12,6 +12,7 @@ import pytest
 
 from inrdeblur import layout
 from inrdeblur.metrics import tables
+from inrdeblur.metrics.perceptual import LPIPS_HELP
 
 
 def rec(method: str, scene: str, seed: int, psnr: float, psnr_blurry: float, **kw) -> dict:
@@ -278,6 +279,20 @@ def test_format_summary_prints_every_row_with_its_numbers(tmp_path: Path) -> Non
     # one fit: no std; LPIPS missing, its reason once under the table
     assert "28.00  " in rows["inr"] + "  " and "missing [1]" in rows["inr"]
     assert text.count("no weights") == 1 and lines[-1] == "[1] LPIPS missing: no weights"
+
+
+def test_format_summary_says_how_to_get_the_lpips_backbone_once() -> None:
+    status = "missing: backbone file not found (/x/alexnet-owt-7be5be79.pth)"
+    data = [
+        rec(m, s, 0, 30.0, 25.0, lpips=None, lpips_status=status)
+        for m in ("siren", "inr")
+        for s in ("s1", "s2")
+    ]
+    text = tables.format_summary(tables.summary_table(tables.metrics_table(data)))
+    lines = text.splitlines()
+    assert text.count("backbone file not found") == 1
+    assert lines[-2] == f"[1] LPIPS missing: {status.removeprefix('missing: ')}"
+    assert lines[-1] == LPIPS_HELP and text.count("fetch_lpips") == 1
 
 
 def test_format_summary_adds_the_aligned_column_when_computed() -> None:

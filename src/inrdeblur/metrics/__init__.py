@@ -7,11 +7,12 @@ package does not import torch; :class:`LPIPS` imports it when constructed.
 
 from inrdeblur.metrics.errormap import error_map, error_map_rgb
 from inrdeblur.metrics.fidelity import psnr, ssim
-from inrdeblur.metrics.perceptual import BACKBONE_FILENAME, LPIPS, backbone_path
+from inrdeblur.metrics.perceptual import BACKBONE_FILENAME, LPIPS, LPIPS_HELP, backbone_path
 
 __all__ = [
     "BACKBONE_FILENAME",
     "LPIPS",
+    "LPIPS_HELP",
     "backbone_path",
     "error_map",
     "error_map_rgb",

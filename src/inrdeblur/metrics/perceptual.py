@@ -5,8 +5,9 @@ The linear calibration layers come from the ``lpips`` wheel (``lpips/weights/v0.
 ImageNet AlexNet backbone is *not* in any wheel: it is read from torchvision's cache file
 ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`` (see :func:`backbone_path`). When
 that file is missing or unreadable the metric reports itself unavailable
-(:attr:`LPIPS.available` is ``False``, :attr:`LPIPS.status` says why and how to fix it) and
-returns ``None`` rather than a number computed with a random backbone.
+(:attr:`LPIPS.available` is ``False``, :attr:`LPIPS.status` says what is wrong and where;
+:data:`LPIPS_HELP`, shown once under a table, says how to fix it) and returns ``None``
+rather than a number computed with a random backbone.
 
 Inputs in [0, 1] are mapped to [-1, 1] before the network, as LPIPS expects. The
 ParallaxICB reference code fed [0, 1] floats through ``lpips.im2tensor`` (meant for uint8),
@@ -46,12 +47,18 @@ def backbone_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILENAME
 
 
+#: How to make LPIPS available, shown once under a table whose LPIPS is missing (each
+#: record's status says only what was wrong, and where).
+LPIPS_HELP = (
+    f"LPIPS needs torchvision's ImageNet AlexNet backbone {BACKBONE_FILENAME} (from "
+    f"{BACKBONE_URL}) in $TORCH_HOME/hub/checkpoints/ (default ~/.cache/torch/hub/"
+    "checkpoints/); `snakemake fetch_lpips` or `inrdeblur fetch lpips_alexnet` downloads "
+    "and verifies it."
+)
+
+
 def _missing_status(path: Path, problem: str) -> str:
-    return (
-        f"missing: {problem}; LPIPS needs the ImageNet AlexNet backbone at {path}. "
-        f"Copy {BACKBONE_FILENAME} (from {BACKBONE_URL}) into $TORCH_HOME/hub/checkpoints/ "
-        f"(currently {path.parent})"
-    )
+    return f"missing: {problem} ({path})"
 
 
 class LPIPS:
@@ -62,8 +69,8 @@ class LPIPS:
 
     Attributes:
         available: ``True`` when the backbone was loaded and the metric can be computed.
-        status: ``"ok"``, or ``"missing: <reason>"`` naming the expected backbone path and
-            how to provide it.
+        status: ``"ok"``, or ``"missing: <reason> (<expected backbone path>)"``; how to
+            provide the file is :data:`LPIPS_HELP`.
         net: backbone name (only ``"alex"``).
         device: torch device the network runs on.
     """

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur.fileio import InputFileError, write_json, write_text
+from inrdeblur.metrics.perceptual import LPIPS_HELP
 
 __all__ = [
     "BLURRY_METHOD",
@@ -392,6 +393,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     for title, lines in blocks:
         out += [title, *(line(cells) for cells in lines), ""]
     out += [f"[{i}] LPIPS missing: {reason}" for i, reason in enumerate(reasons, start=1)]
+    out += [LPIPS_HELP] if any("backbone" in reason for reason in reasons) else []
     return "\n".join(out).rstrip()
 
 

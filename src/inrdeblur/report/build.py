@@ -52,6 +52,8 @@ def build_report(
     for name, study in enabled_studies(params).items():
         study_dir = Path(figures_dir) / name
         study_dir.mkdir(parents=True, exist_ok=True)
+        for stale in study_dir.glob("*.png"):  # a figure this run does not draw
+            stale.unlink()
         study_metrics = study_rows(metrics, study)
         write_figures(
             study_metrics,

@@ -35,6 +35,7 @@ from inrdeblur.fileio import (
     read_npz,
     write_text,
 )
+from inrdeblur.metrics.perceptual import LPIPS_HELP
 from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLUMNS
 from inrdeblur.provenance import package_versions
 from inrdeblur.records.scene import observed_part
@@ -595,6 +596,7 @@ def _section_context(section: StudySection, params: dict[str, Any]) -> dict[str,
         "show_aligned": show_aligned,
         "published_sources": published_sources,
         "lpips_reasons": lpips_reasons,
+        "lpips_help": LPIPS_HELP if any("backbone" in r for r in lpips_reasons) else None,
         "summary_notes": _summary_notes(section.summary),
         "forward_rows": _forward_model_rows(section.forward_models),
         "figures": _read_figures(section.figures_dir),
