@@ -230,6 +230,19 @@ def test_lpips_reason_shown_once_and_escaped(rendered: dict) -> None:
     text = rendered["html"]
     assert text.count("weights &lt;alex&gt; offline") == 1
     assert "<alex>" not in text
+    assert "fetch_lpips" not in text  # the reason is not the backbone file
+
+
+def test_how_to_get_the_lpips_backbone_is_said_once(rendered: dict, tmp_path: Path) -> None:
+    metrics = rendered["metrics"].assign(
+        lpips=None, lpips_status="missing: backbone file not found (/x/alexnet.pth)"
+    )
+    out = tmp_path / "r.html"
+    summary = tables.summary_table(metrics)
+    html.render_report(out, tmp_path, metrics, summary, [], PARAMS, PROVENANCE)
+    text = out.read_text(encoding="utf-8")
+    assert text.count("backbone file not found (/x/alexnet.pth)") == 1
+    assert text.count("fetch_lpips") == 1 and "$TORCH_HOME/hub/checkpoints/" in text
 
 
 def test_every_image_is_an_inline_png(rendered: dict) -> None:
