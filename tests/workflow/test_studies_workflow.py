@@ -120,6 +120,14 @@ def test_report_has_one_section_per_study_with_its_own_rows(report):
         section = _section(html, name)
         assert re.search(r'<tr class="published[^"]*">', section), name
         assert citation in section[section.index('class="notes sources"') :]
+    # Lai has image categories: a per-category table of aligned figures, ours (one scene
+    # each) beside the papers' per-category rows.
+    lai = _section(html, "lai")
+    table = lai[lai.index('id="categories-lai-lai-true_kernel_stored"') :]
+    table = table[: table.index("</table>")]
+    assert "Aligned PSNR (dB) / aligned SSIM" in table
+    assert "manmade <span" in table and "text <span" in table
+    assert re.search(r'<tr class="published"><th scope="row">published: CrossScaleINR', table)
 
 
 def test_report_in_chromium(report, chromium_path):

@@ -231,6 +231,14 @@ def categories(name: str, scene_id: str) -> dict[str, Any]:
     return dict(table[scene_id])
 
 
+def category_values(name: str) -> frozenset[str]:
+    """Every value of the ``category`` of ``name``'s fixed manifest (Lai's five image
+    categories); empty when its manifest has none or comes from the data."""
+    if name not in DATASETS or is_scanned(name):
+        return frozenset()
+    return frozenset(str(cats["category"]) for _, cats in _manifest(name) if "category" in cats)
+
+
 def scene_ids(name: str, settings: dict[str, Any]) -> list[str]:
     """Scene ids of ``name`` selected by its validated ``datasets.<name>`` settings.
 

@@ -55,6 +55,8 @@ class Reference:
         blurry_scores: the blurry input's ``psnr_blurry``, ``ssim_blurry``, ``lpips_blurry``
             and, when ``aligned``, ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
         lpips_status: the LPIPS metric's status (why a value is missing, if it is).
+        category: the scene's category (``attrs["category"]``: a Lai image category, a
+            VirtualCMB motion group), or ``""`` when its dataset has none.
     """
 
     dataset: str
@@ -63,6 +65,7 @@ class Reference:
     aligned: bool
     blurry_scores: dict[str, Any]
     lpips_status: str
+    category: str = ""
 
 
 def _check_aligned(aligned: str) -> None:
@@ -131,6 +134,7 @@ def make_reference(
             if lpips_metric is not None
             else "missing: disabled in params (metrics.lpips: false)"
         ),
+        category=str(scene.attrs.get("category") or ""),
     )
 
 
@@ -190,6 +194,7 @@ def score_fit(
         "method": meta["method"],
         "scene": reference.scene,
         "seed": int(meta["seed"]),
+        "category": reference.category,
         "psnr": scores["psnr"],
         "ssim": scores["ssim"],
         "lpips": scores["lpips"],

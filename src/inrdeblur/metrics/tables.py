@@ -24,6 +24,8 @@ time_s            float      fit wall time, seconds
 size_mb           float      model size, MB
 iterations        int        optimisation steps run
 device            str        e.g. ``"cuda:0"`` or ``"cpu"``
+category          str|null   the scene's category (a Lai image category, a VirtualCMB
+                             motion group); optional, ``""`` in the table when none
 ================  =========  ======================================================
 
 Outputs (paths from :mod:`inrdeblur.layout`):
@@ -87,6 +89,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "ssim_aligned",
     "psnr_aligned_blurry",
     "ssim_aligned_blurry",
+    "category",
 )
 #: Method name of the summary rows that score the blurry input itself.
 BLURRY_METHOD = "blurry input"
@@ -119,6 +122,8 @@ _FINITE_COLUMNS = ("psnr", "ssim", "psnr_blurry", "ssim_blurry", "time_s", "size
 _OPTIONAL_COLUMNS = ("lpips", "lpips_blurry")
 #: Columns a record may omit (then NaN, as when null).
 _ABSENT_OK_COLUMNS = ("psnr_aligned", "ssim_aligned", "psnr_aligned_blurry", "ssim_aligned_blurry")
+#: String columns a record may omit or leave null (then ""): the scene's category.
+_ABSENT_OK_STRINGS = ("category",)
 #: Largest disagreement tolerated between two records' blurry-input metrics of one scene.
 _BLURRY_ATOL = 1e-6
 
@@ -132,7 +137,8 @@ def _describe(record: dict[str, Any], index: int) -> str:
 def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
     """Validate one record against the input contract; return it with only contract keys."""
     where = _describe(record, index)
-    missing = [k for k in METRIC_COLUMNS if k not in record and k not in _ABSENT_OK_COLUMNS]
+    optional = (*_ABSENT_OK_COLUMNS, *_ABSENT_OK_STRINGS)
+    missing = [k for k in METRIC_COLUMNS if k not in record and k not in optional]
     if missing:
         raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
     row: dict[str, Any] = {}
@@ -140,6 +146,11 @@ def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
         if not isinstance(record[key], str) or not record[key]:
             raise ValueError(f"{where}: '{key}' must be a non-empty string, got {record[key]!r}")
         row[key] = record[key]
+    for key in _ABSENT_OK_STRINGS:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{where}: '{key}' must be a string or null, got {value!r}")
+        row[key] = value or ""
     for key in _INT_COLUMNS:
         value = record[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -179,7 +190,7 @@ def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _dtype(column: str) -> str:
-    if column in _STRING_COLUMNS:
+    if column in (*_STRING_COLUMNS, *_ABSENT_OK_STRINGS):
         return "str"
     if column in (*_INT_COLUMNS, "n_scenes", "n_seeds", "n_fits"):
         return "int64"

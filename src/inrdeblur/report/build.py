@@ -67,6 +67,7 @@ def build_report(
                 summary=summary_table(study_metrics),
                 figures_dir=study_dir,
                 forward_models=_study_forward_models(forward, study),
+                metrics=study_metrics,
             )
         )
     grid = build_grid(metrics, root=root, max_scenes_per_dataset=max_scenes)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur import experiment, layout
+from inrdeblur.data.registry import category_values
 from inrdeblur.fileio import (
     InputFileError,
     encode_palette_png,
@@ -49,6 +50,7 @@ __all__ = [
     "StudySection",
     "area_downscale",
     "build_grid",
+    "category_tables",
     "collect_provenance",
     "png_data_uri",
     "render_report",
@@ -267,6 +269,7 @@ def _with_published(
     params: dict[str, Any],
     show_aligned: bool,
     published: list[PublishedRow],
+    categories: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``rows`` with, after each (dataset, blur) group, the published rows measured on the
     same data and forward model (:func:`~inrdeblur.report.published.matching_rows`), and
@@ -284,12 +287,12 @@ def _with_published(
         settings = blurs.get(row["blur"])
         if not last or not isinstance(settings, dict):
             continue
+        # with a per-category table, the papers' per-category rows are shown there
+        skip = categories | category_values(row["dataset"]) if categories else frozenset()
         for pub in matching_rows(row["dataset"], settings, published):
-            source = f"{pub.citation}, Table {pub.table}" + (
-                f": {pub.protocol_note}" if pub.protocol_note else ""
-            )
-            if source not in sources:
-                sources.append(source)
+            if pub.subset.lower() in skip:
+                continue
+            number = _source_number(pub, sources)
             aligned = pub.aligned and show_aligned
             psnr, ssim = _fmt(pub.psnr, 2), _fmt(pub.ssim, 4)
             lpips = pub.lpips_x1e4 * 1e-4 if _is_number(pub.lpips_x1e4) else math.nan
@@ -300,7 +303,7 @@ def _with_published(
                     "method": f"published: {pub.label}",
                     "is_input": False,
                     "is_published": True,
-                    "source": sources.index(source) + 1,
+                    "source": number,
                     "n_scenes": "—",
                     "n_seeds": "—",
                     "n_fits": "—",
@@ -563,13 +566,108 @@ def method_rows(params: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def _source_number(pub: PublishedRow, sources: list[str]) -> int:
+    """The footnote number of ``pub``'s source in ``sources`` (appended when new)."""
+    source = f"{pub.citation}, Table {pub.table}" + (
+        f": {pub.protocol_note}" if pub.protocol_note else ""
+    )
+    if source not in sources:
+        sources.append(source)
+    return sources.index(source) + 1
+
+
+def _category_cells(frame: pd.DataFrame, categories: list[str], psnr: str, ssim: str) -> list[str]:
+    """``"PSNR / SSIM"`` means of ``frame`` per category, then over all of it."""
+    groups = [frame[frame["category"] == c] for c in categories] + [frame]
+    return [f"{g[psnr].mean():.2f} / {g[ssim].mean():.4f}" if len(g) else "—" for g in groups]
+
+
+def category_tables(
+    metrics: pd.DataFrame,
+    params: dict[str, Any],
+    published: list[PublishedRow],
+    sources: list[str],
+) -> list[dict[str, Any]]:
+    """Per (dataset, blur) whose scenes have categories (a Lai image category, a
+    VirtualCMB motion group): PSNR / SSIM means per category and over all, one row per
+    method after the blurry input, then the published figures given per category for the
+    same data and forward model (a paper's "Average" under "all"). ``sources`` is the
+    section's footnote list, extended with new sources."""
+    if "category" not in metrics.columns:
+        return []
+    blurs = params.get("blurs") or {}
+    tables = []
+    for (dataset, blur), data in metrics.groupby(["dataset", "blur"], sort=False):
+        data = data[data["category"] != ""]
+        if data.empty:
+            continue
+        categories = list(dict.fromkeys(data.sort_values("scene")["category"]))
+        blurry = data.drop_duplicates("scene")
+        # Where the protocol aligns (stored observations), the aligned figures: the ones
+        # the papers give for such data.
+        aligned = bool(data["psnr_aligned"].notna().all())
+        ours, inputs = (
+            (("psnr_aligned", "ssim_aligned"), ("psnr_aligned_blurry", "ssim_aligned_blurry"))
+            if aligned
+            else (("psnr", "ssim"), ("psnr_blurry", "ssim_blurry"))
+        )
+        rows = [
+            {
+                "method": BLURRY_METHOD,
+                "kind": "input",
+                "sources": [],
+                "cells": _category_cells(blurry, categories, *inputs),
+            }
+        ]
+        for method, group in data.groupby("method", sort=True):
+            cells = _category_cells(group, categories, *ours)
+            rows.append({"method": method, "kind": "method", "sources": [], "cells": cells})
+        settings = blurs.get(blur)
+        by_method: dict[str, dict[str, PublishedRow]] = {}
+        for pub in matching_rows(dataset, settings, published) if settings else []:
+            if pub.aligned != aligned:
+                continue
+            by_method.setdefault(f"{pub.method} ({pub.task.replace('_', ' ')})", {})[
+                pub.subset.lower()
+            ] = pub
+        for label, subsets in by_method.items():
+            columns = [*categories, "average"]
+            if not any(c in subsets for c in categories):
+                continue
+            pubs = [subsets.get(c) for c in columns]
+            numbers = {_source_number(p, sources) for p in pubs if p is not None}
+            rows.append(
+                {
+                    "method": f"published: {label}",
+                    "kind": "published",
+                    "sources": sorted(numbers),
+                    "cells": [
+                        f"{_fmt(p.psnr, 2)} / {_fmt(p.ssim, 4)}" if p is not None else "—"
+                        for p in pubs
+                    ],
+                }
+            )
+        tables.append(
+            {
+                "dataset": dataset,
+                "blur": blur,
+                "aligned": aligned,
+                "categories": categories,
+                "n_scenes": {c: int((blurry["category"] == c).sum()) for c in categories},
+                "rows": rows,
+            }
+        )
+    return tables
+
+
 @dataclass
 class StudySection:
     """One study's part of the report: its summary table (with the published rows that
     match it), blur-formation table and figures.
 
     ``name`` is the study's key in ``studies`` (empty for a report of everything in one
-    section); ``figures_dir`` holds its figure PNGs (:func:`figures.write_figures`).
+    section); ``figures_dir`` holds its figure PNGs (:func:`figures.write_figures`);
+    ``metrics``, the study's fits, gives the per-category tables (none when None).
     """
 
     name: str
@@ -577,14 +675,24 @@ class StudySection:
     summary: pd.DataFrame
     figures_dir: Path
     forward_models: pd.DataFrame | None = None
+    metrics: pd.DataFrame | None = None
 
 
 def _section_context(section: StudySection, params: dict[str, Any]) -> dict[str, Any]:
     """What the template shows of one study section."""
     summary_rows, lpips_reasons = _summary_rows(section.summary)
     show_aligned = bool(section.summary["psnr_aligned_mean"].notna().any())
+    published = load_published()
+    categories = frozenset(
+        () if section.metrics is None else set(section.metrics.get("category", [])) - {""}
+    )
     summary_rows, published_sources = _with_published(
-        summary_rows, params, show_aligned, load_published()
+        summary_rows, params, show_aligned, published, categories
+    )
+    by_category = (
+        []
+        if section.metrics is None
+        else category_tables(section.metrics, params, published, published_sources)
     )
     suffix = f"-{section.name}" if section.name else ""
     return {
@@ -599,6 +707,7 @@ def _section_context(section: StudySection, params: dict[str, Any]) -> dict[str,
         "lpips_help": LPIPS_HELP if any("backbone" in r for r in lpips_reasons) else None,
         "summary_notes": _summary_notes(section.summary),
         "forward_rows": _forward_model_rows(section.forward_models),
+        "category_tables": by_category,
         "figures": _read_figures(section.figures_dir),
     }
 
@@ -671,7 +780,7 @@ def render_report(
             downscaled by an integer factor (``report.thumbnail_px``).
     """
     if studies is None:
-        studies = [StudySection("", "Summary", summary, Path(figures_dir), forward_models)]
+        studies = [StudySection("", "Summary", summary, Path(figures_dir), forward_models, metrics)]
     versions = dict(provenance.get("versions") or {})
     extra = {
         k: v
