@@ -398,23 +398,12 @@ def seed_spread(metrics: pd.DataFrame) -> Figure:
         fig, axes = _figure(len(panels), 4.6, 3.4)
         for ax, ((dataset, blur), data) in zip(axes, panels, strict=True):
             order = [m for m in methods if m in set(data["method"])]
-            sns.boxplot(
-                data=data,
-                x="method",
-                y="spread",
-                hue="method",
-                order=order,
-                hue_order=order,
-                palette=palette,
-                legend=False,
-                showfliers=False,
-                boxprops={"alpha": 0.5},
-                ax=ax,
-            )
+            data = data.rename(columns={"spread": "value"})
+            _method_boxplot(ax, data, order, palette)
             sns.stripplot(
                 data=data,
                 x="method",
-                y="spread",
+                y="value",
                 order=order,
                 color="black",
                 jitter=False,
@@ -423,7 +412,6 @@ def seed_spread(metrics: pd.DataFrame) -> Figure:
             )
             ax.set_ylim(bottom=0.0)
             ax.set_title(f"{dataset} / {blur}")
-            ax.set_xlabel("")
             ax.set_ylabel("PSNR spread over seeds (dB)")
             ax.tick_params(axis="x", labelrotation=20)
     return fig
