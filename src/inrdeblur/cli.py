@@ -212,6 +212,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         metrics_csv=args.metrics_csv,
         convergence_csv=args.convergence_csv,
         forward_models_csv=args.forward_models_csv,
+        forward_records_csv=args.forward_records_csv,
         params=args.params_json,
         out_html=args.out,
         figures_dir=args.figures,
@@ -392,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-csv", type=Path, required=True, help="every fit's metrics")
     p.add_argument(
         "--forward-models-csv", type=Path, help="summary of the blur-formation experiment"
+    )
+    p.add_argument(
+        "--forward-records-csv",
+        type=Path,
+        help="per-scene records of the blur-formation experiment (drawn as a figure)",
     )
     p.add_argument("--convergence-csv", type=Path, help="the convergence table (drawn as a figure)")
     p.add_argument(

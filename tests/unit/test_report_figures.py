@@ -104,3 +104,41 @@ def test_seed_spread_figure_only_with_two_seeds(tmp_path) -> None:
     png = (tmp_path / "two" / "seed_spread.png").read_bytes()
     assert png == written["seed_spread"] and png.startswith(b"\x89PNG")
     assert "seed_spread" in figures.FIGURE_CAPTIONS
+
+
+def _forward_records() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    rows = [
+        {"dataset": d, "blur": b, "model": m, "scene": f"s{i}", "psnr": float(rng.uniform(25, 35))}
+        for d in ("demo", "virtualcmb")
+        for b, m in (("parallax", "icb"), ("per_pixel", "pwb"))
+        for i in range(3)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_blur_formation_figure_draws_every_scene_and_the_means() -> None:
+    records = _forward_records()
+    fig = figures.blur_formation(records)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["demo", "virtualcmb"]
+    for ax, (_, data) in zip(axes, records.groupby("dataset"), strict=True):
+        lines = [line.get_ydata() for line in ax.get_lines()]
+        scenes = [list(y) for y in lines if len(y) == 2 and not np.isclose(y[0], y[1])]
+        bars = [float(y[0]) for y in lines if len(y) == 2 and np.isclose(y[0], y[1])]
+        for _, rows in data.groupby("scene"):
+            assert list(rows.sort_values("blur")["psnr"]) in scenes
+        assert sorted(bars) == pytest.approx(sorted(data.groupby("blur")["psnr"].mean()))
+        assert [t.get_text() for t in ax.get_xticklabels()] == [
+            "parallax\n(icb)",
+            "per_pixel\n(pwb)",
+        ]
+
+
+def test_blur_formation_figure_only_with_records(tmp_path) -> None:
+    metrics = _records({("a", "s1", 0): 25.0})
+    assert "blur_formation" not in figures.write_figures(metrics, tmp_path / "none")
+    written = figures.write_figures(metrics, tmp_path / "with", forward_records=_forward_records())
+    assert list(written)[-1] == "blur_formation" and "blur_formation" in figures.FIGURE_CAPTIONS
+    with pytest.raises(ValueError, match="empty"):
+        figures.blur_formation(_forward_records().iloc[:0])

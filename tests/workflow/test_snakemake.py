@@ -182,6 +182,9 @@ def test_convergence_table_summarises_every_trace(finished_run):
         seconds = [t["seconds"].iloc[0] for t in traces]
         assert rows.loc[1, "seconds"] == pytest.approx(float(np.median(seconds)), abs=1e-12)
     assert (p / "reports/figures/demo/convergence.png").is_file()
+    # the blur-formation records, drawn scene by scene
+    assert (p / "reports/figures/demo/blur_formation.png").is_file()
+    assert "Blur formation: how well each blur model" in (p / "reports/index.html").read_text()
     assert (
         "Convergence: PSNR of the estimate against wall time"
         in (p / "reports/index.html").read_text()

@@ -6,6 +6,7 @@ rule report:
         metrics=layout.METRICS_TABLE,
         convergence=layout.CONVERGENCE_TABLE,
         forward=layout.FORWARD_SUMMARY_TABLE,
+        forward_records=layout.FORWARD_RECORDS_TABLE,
         scenes=all_scene_dirs(),
         blurred=all_blurred_dirs(),
         fit_indexes=all_fit_indexes(),
@@ -33,7 +34,8 @@ rule report:
         "render the report"
     shell:
         "inrdeblur report --metrics-csv {input.metrics:q}"
-        " --forward-models-csv {input.forward:q} --convergence-csv {input.convergence:q}"
+        " --forward-models-csv {input.forward:q} --forward-records-csv {input.forward_records:q}"
+        " --convergence-csv {input.convergence:q}"
         " --params-json {params.settings:q} --max-scenes {params.max_scenes}"
         " --thumbnail-px {params.thumbnail_px} --out {output.html:q}"
         " --figures {output.figures:q} 2> {log:q}"

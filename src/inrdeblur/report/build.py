@@ -33,6 +33,7 @@ def build_report(
     root: str | os.PathLike = ".",
     forward_models_csv: str | os.PathLike | None = None,
     convergence_csv: str | os.PathLike | None = None,
+    forward_records_csv: str | os.PathLike | None = None,
 ) -> None:
     """Write ``out_html`` and the figure PNGs in ``figures_dir`` from the aggregate tables.
 
@@ -41,13 +42,15 @@ def build_report(
     figures, written to ``figures_dir/<study>/``. Images of the visual grid are read from
     the scene, blurred and fit files under ``root`` (paths from :mod:`inrdeblur.layout`);
     ``params`` are shown as used. The blur-formation summary ``forward_models_csv``, when
-    given and not empty, gets its tables; the convergence table ``convergence_csv``, when
+    given and not empty, gets its tables, and its per-scene records
+    ``forward_records_csv`` a figure; the convergence table ``convergence_csv``, when
     given and not empty, its figures. When ``root`` is a git checkout with committed
     results, a table shows what changed since (:mod:`inrdeblur.report.changes`).
     """
     metrics = read_table(metrics_csv)
     convergence = read_convergence(convergence_csv) if convergence_csv else None
     forward = read_forward_model_table(forward_models_csv) if forward_models_csv else None
+    records = read_forward_model_table(forward_records_csv) if forward_records_csv else None
     sections = []
     for name, study in enabled_studies(params).items():
         study_dir = Path(figures_dir) / name
@@ -59,6 +62,7 @@ def build_report(
             study_metrics,
             study_dir,
             None if convergence is None else study_rows(convergence, study),
+            _study_forward_models(records, study),
         )
         sections.append(
             StudySection(
@@ -92,7 +96,7 @@ def build_report(
 def _study_forward_models(
     forward: pd.DataFrame | None, study: dict[str, Any]
 ) -> pd.DataFrame | None:
-    """The rows of the blur-formation summary that belong to ``study``."""
+    """The rows of a blur-formation table (summary or records) that belong to ``study``."""
     if forward is None or forward.empty:
         return forward
     keep = forward["blur"].isin(study["forward_models"]) & forward["dataset"].isin(

@@ -18,6 +18,9 @@ name                   content
 ``convergence``        PSNR against wall time during the fits, median and interquartile
                        band over fits (from the convergence table of
                        :mod:`inrdeblur.metrics.convergence`, when there is one)
+``blur_formation``     each blur model's PSNR against the scenes' reference blurry
+                       images, one line per scene across the models (from the
+                       blur-formation records, when there are some)
 =====================  ==============================================================
 """
 
@@ -43,6 +46,7 @@ from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS
 __all__ = [
     "FIGURES",
     "FIGURE_CAPTIONS",
+    "blur_formation",
     "convergence",
     "figure_png",
     "method_palette",
@@ -457,6 +461,46 @@ def convergence(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def blur_formation(records: pd.DataFrame) -> Figure:
+    """PSNR (dB) of each blur model's image against the scene's reference blurry image,
+    one panel per dataset: a dot per scene and model, a grey line joining a scene's
+    models (which model reproduces that scene better), a black bar at each model's mean.
+
+    ``records``: the per-scene blur-formation table
+    (:func:`inrdeblur.studies.blur_formation.forward_model_tables`).
+
+    Raises:
+        ValueError: columns are missing, or the table is empty.
+    """
+    import seaborn as sns
+
+    missing = [c for c in ("dataset", "blur", "model", "scene", "psnr") if c not in records]
+    if missing:
+        raise ValueError(f"blur-formation table lacks column(s) {', '.join(missing)}")
+    if records.empty:
+        raise ValueError("blur-formation table is empty: nothing to plot")
+    panels = list(records.groupby("dataset", sort=True))
+    with sns.axes_style("whitegrid"), _rc_context():
+        fig, axes = _figure(len(panels), 4.2, 3.6)
+        for ax, (dataset, data) in zip(axes, panels, strict=True):
+            blurs = list(dict.fromkeys(data["blur"]))
+            x = {blur: i for i, blur in enumerate(blurs)}
+            for _, scene in data.groupby("scene", sort=True):
+                scene = scene.sort_values("blur", key=lambda b: b.map(x))
+                ax.plot(scene["blur"].map(x), scene["psnr"], color=BLURRY_COLOR, lw=0.8,
+                        alpha=0.6, marker="o", markersize=4, zorder=2)  # fmt: skip
+            means = data.groupby("blur")["psnr"].mean()
+            for blur, mean in means.items():
+                ax.plot([x[blur] - 0.2, x[blur] + 0.2], [mean, mean], color="black", lw=2.0,
+                        zorder=3)  # fmt: skip
+            models = data.drop_duplicates("blur").set_index("blur")["model"]
+            ax.set_xticks(range(len(blurs)), [f"{b}\n({models[b]})" for b in blurs])
+            ax.set_xlim(-0.5, len(blurs) - 0.5)
+            ax.set_title(dataset)
+            ax.set_ylabel("PSNR against the reference blur (dB)")
+    return fig
+
+
 def _rc_context():
     import matplotlib
 
@@ -501,11 +545,19 @@ CONVERGENCE_CAPTION = (
     "their median time; bands span the 25th to 75th percentile. The PSNR is the fit's "
     "own trace (against the sharp image, not shift-aligned)."
 )
+#: caption of the blur-formation figure, drawn from the blur-formation records
+BLUR_FORMATION_CAPTION = (
+    "Blur formation: how well each blur model reproduces the scenes' reference blurry "
+    "images along their own camera trajectories (PSNR of the model's blurred sharp image "
+    "against the reference). Grey lines join the models of one scene; black bars are "
+    "means over scenes (the blur-formation table above has them with their spread)."
+)
 #: name -> caption.
 FIGURE_CAPTIONS: dict[str, str] = {
     **{name: caption for name, (_, caption) in FIGURES.items()},
     "seed_spread": SEED_SPREAD_CAPTION,
     "convergence": CONVERGENCE_CAPTION,
+    "blur_formation": BLUR_FORMATION_CAPTION,
 }
 
 
@@ -525,10 +577,12 @@ def write_figures(
     metrics: pd.DataFrame,
     out_dir: str | os.PathLike = layout.REPORT_FIGURES,
     convergence_table: pd.DataFrame | None = None,
+    forward_records: pd.DataFrame | None = None,
 ) -> dict[str, bytes]:
     """Render all :data:`FIGURES` (with :func:`seed_spread` when a scene has two seeds of
-    a method, and :func:`convergence` when ``convergence_table`` is given and not empty)
-    and write each to ``<out_dir>/<name>.png`` atomically.
+    a method, :func:`convergence` when ``convergence_table`` is given and not empty, and
+    :func:`blur_formation` when ``forward_records`` is) and write each to
+    ``<out_dir>/<name>.png`` atomically.
 
     Returns ``{name: PNG bytes}`` (what was written), in report order.
     """
@@ -537,6 +591,8 @@ def write_figures(
         pngs["seed_spread"] = figure_png(seed_spread(metrics))
     if convergence_table is not None and not convergence_table.empty:
         pngs["convergence"] = figure_png(convergence(convergence_table))
+    if forward_records is not None and not forward_records.empty:
+        pngs["blur_formation"] = figure_png(blur_formation(forward_records))
     for name, png in pngs.items():
         with atomic_path(Path(out_dir) / f"{name}.png") as tmp:
             tmp.write_bytes(png)
