@@ -22,7 +22,6 @@ from pathlib import Path
 
 from inrdeblur import experiment, layout
 from inrdeblur.config import ParamsError, load_params
-from inrdeblur.fit.run import write_fit_index
 
 STAGES = {
     "fetch": (["fetch", "fetch_all"], ["fetch_all"]),
@@ -71,6 +70,9 @@ def main(argv: list[str]) -> int:
             return 2
         if method not in experiment.methods(params):
             # DVC's stage matrix is every defined method; this one has nothing to fit.
+            # (Imported here: the fit module loads torch, 2 s that no other stage needs.)
+            from inrdeblur.fit.run import write_fit_index
+
             write_fit_index(method, [], Path(layout.FIT_INDEX.format(method=method)))
             print(f"dvc_stage: {method} is in no enabled study; nothing to fit", file=sys.stderr)
             return 0
