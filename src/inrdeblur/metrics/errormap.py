@@ -62,9 +62,9 @@ def error_map_rgb(estimate: np.ndarray, reference: np.ndarray, vmax: float = 0.2
 
 def error_indices(error: np.ndarray, vmax: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """An ``(H, W)`` error map as ``hot`` colormap entries: ``(indices, palette)``, the
-    ``(H, W)`` uint8 entry of every pixel and the ``(N, 3)`` float64 RGB table, such that
-    ``palette[indices]`` equals :func:`colour_error` of the map (a palette image, a third
-    of the size of the RGB one as a PNG)."""
+    ``(H, W)`` uint8 entry of every pixel and the ``(N, 3)`` float64 RGB table;
+    ``palette[indices]`` is :func:`colour_error` of the map (a palette image, a third of
+    the size of the RGB one as a PNG)."""
     if not vmax > 0:
         raise ValueError(f"vmax must be positive, got {vmax}")
     import matplotlib
@@ -80,10 +80,5 @@ def error_indices(error: np.ndarray, vmax: float = 0.2) -> tuple[np.ndarray, np.
 def colour_error(error: np.ndarray, vmax: float = 0.2) -> np.ndarray:
     """An ``(H, W)`` error map coloured with matplotlib's ``hot`` colormap over
     ``[0, vmax]``, as :func:`error_map_rgb` colours it; ``(H, W, 3)`` float64 in [0, 1]."""
-    if not vmax > 0:
-        raise ValueError(f"vmax must be positive, got {vmax}")
-    import matplotlib
-
-    scaled = np.clip(np.asarray(error, dtype=np.float64) / float(vmax), 0.0, 1.0)
-    rgba = matplotlib.colormaps["hot"](scaled)
-    return np.asarray(rgba[..., :3], dtype=np.float64)
+    indices, palette = error_indices(error, vmax)
+    return palette[indices]

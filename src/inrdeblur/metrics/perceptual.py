@@ -57,6 +57,12 @@ LPIPS_HELP = (
 )
 
 
+def lpips_help(reasons: list[str]) -> str | None:
+    """:data:`LPIPS_HELP` when one of the missing-LPIPS ``reasons`` is the backbone file,
+    else None: what a table prints once under its LPIPS footnotes."""
+    return LPIPS_HELP if any("backbone" in reason for reason in reasons) else None
+
+
 def _missing_status(path: Path, problem: str) -> str:
     return f"missing: {problem} ({path})"
 

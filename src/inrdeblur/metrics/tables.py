@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur.fileio import InputFileError, write_json, write_text
-from inrdeblur.metrics.perceptual import LPIPS_HELP
+from inrdeblur.metrics.perceptual import lpips_help
 
 __all__ = [
     "BLURRY_METHOD",
@@ -404,7 +404,8 @@ def format_summary(summary: pd.DataFrame) -> str:
     for title, lines in blocks:
         out += [title, *(line(cells) for cells in lines), ""]
     out += [f"[{i}] LPIPS missing: {reason}" for i, reason in enumerate(reasons, start=1)]
-    out += [LPIPS_HELP] if any("backbone" in reason for reason in reasons) else []
+    help_line = lpips_help(reasons)
+    out += [help_line] if help_line else []
     return "\n".join(out).rstrip()
 
 

@@ -36,7 +36,7 @@ from inrdeblur.fileio import (
     read_npz,
     write_text,
 )
-from inrdeblur.metrics.perceptual import LPIPS_HELP
+from inrdeblur.metrics.perceptual import lpips_help
 from inrdeblur.metrics.tables import BLURRY_METHOD, METRIC_COLUMNS, SUMMARY_COLUMNS
 from inrdeblur.provenance import package_versions
 from inrdeblur.records.scene import observed_part
@@ -678,11 +678,13 @@ class StudySection:
     metrics: pd.DataFrame | None = None
 
 
-def _section_context(section: StudySection, params: dict[str, Any]) -> dict[str, Any]:
-    """What the template shows of one study section."""
+def _section_context(
+    section: StudySection, params: dict[str, Any], published: list[PublishedRow]
+) -> dict[str, Any]:
+    """What the template shows of one study section (``published``: the package's
+    published figures)."""
     summary_rows, lpips_reasons = _summary_rows(section.summary)
     show_aligned = bool(section.summary["psnr_aligned_mean"].notna().any())
-    published = load_published()
     categories = frozenset(
         () if section.metrics is None else set(section.metrics.get("category", [])) - {""}
     )
@@ -704,7 +706,7 @@ def _section_context(section: StudySection, params: dict[str, Any]) -> dict[str,
         "show_aligned": show_aligned,
         "published_sources": published_sources,
         "lpips_reasons": lpips_reasons,
-        "lpips_help": LPIPS_HELP if any("backbone" in r for r in lpips_reasons) else None,
+        "lpips_help": lpips_help(lpips_reasons),
         "summary_notes": _summary_notes(section.summary),
         "forward_rows": _forward_model_rows(section.forward_models),
         "category_tables": by_category,
@@ -781,6 +783,7 @@ def render_report(
     """
     if studies is None:
         studies = [StudySection("", "Summary", summary, Path(figures_dir), forward_models, metrics)]
+    published = load_published()
     versions = dict(provenance.get("versions") or {})
     extra = {
         k: v
@@ -798,7 +801,7 @@ def render_report(
         "git_dirty": None if dirty is None else bool(dirty),
         "versions": versions,
         "provenance_extra": {k: str(v) for k, v in extra.items()},
-        "sections": [_section_context(section, params) for section in studies],
+        "sections": [_section_context(section, params, published) for section in studies],
         "changes": None if changes is None else [_change_row(row) for row in changes],
         "grid_tables": _grid_tables(grid, metrics, thumbnail_px),
         "thumbnail_px": thumbnail_px,
