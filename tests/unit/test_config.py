@@ -86,8 +86,8 @@ def test_study_keys_and_names_are_checked(params):
     params["studies"]["Demo-2"] = params["studies"]["levin"]
     assert problems_of(params) == [
         "studies: 'Demo-2' does not match '^[a-z][a-z0-9_]*$'",
-        "studies.demo.seed: unknown key (allowed: blurs, datasets, enabled, forward_models, "
-        "methods, seeds, title)",
+        "studies.demo.seed: unknown key (allowed: blurs, datasets, enabled, "
+        "error_ratio_reference, forward_models, methods, seeds, title)",
         "studies.demo.methods: required key is missing",
     ]
 

@@ -27,7 +27,17 @@ from inrdeblur.data import registry as loader
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-NAMES = ["demo", "levin", "lai", "kodak", "gopro", "virtualcmb", "realcmb", "lpips_alexnet"]
+NAMES = [
+    "demo",
+    "levin",
+    "lai",
+    "kodak",
+    "gopro",
+    "virtualcmb",
+    "realcmb",
+    "photos",
+    "lpips_alexnet",
+]
 DATASETS = [name for name in NAMES if name != "lpips_alexnet"]
 ENTRY_FIELDS = {"kind", "title", "licence", "citation", "homepage", "files"}
 DATASET_FIELDS = {"reader", "root", "layout", "manifest"}

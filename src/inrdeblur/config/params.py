@@ -196,6 +196,8 @@ def _describe(err: jsonschema.ValidationError) -> Iterator[str]:
         yield f"{key}: must be 'all' or a list of scene ids, got {err.instance!r}"
     elif err.validator == "oneOf" and key.endswith(".intrinsics_size"):
         yield f"{key}: must be [height, width] (two integers >= 1) or null, got {err.instance!r}"
+    elif err.validator == "oneOf" and key.endswith(".error_ratio_reference"):
+        yield f"{key}: must be a method name or null, got {err.instance!r}"
     elif err.validator == "type" and key.startswith("datasets.") and key.endswith(".scenes"):
         yield f"{key}: must be a list of scene ids, got {err.instance!r}{_why_listed(key)}"
     elif err.validator == "type":
@@ -250,10 +252,13 @@ def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _type_name(node: dict[str, Any]) -> str:
+    """The type column of the params doc; alternatives joined by " or " (a "|" would split
+    the Markdown table's cell)."""
     if "type" in node:
-        return str(node["type"])
+        kind = node["type"]
+        return " or ".join(kind) if isinstance(kind, list) else str(kind)
     if "oneOf" in node:
-        return " | ".join(str(o.get("type", "?")) for o in node["oneOf"])
+        return " or ".join(str(o.get("type", "?")) for o in node["oneOf"])
     return "object"
 
 
@@ -319,6 +324,7 @@ def _study_problems(key: str, study: dict[str, Any], params: dict[str, Any]) -> 
                 f"{item}: blur {name!r} must use trajectory source 'scene' with scale 1, the "
                 "motion the reference blurry images were taken with"
             )
+    yield from _error_ratio_problems(key, study, params)
     yield from _listed_scene_problems(study, params["datasets"])
     for problem in _scene_data_problems(study, params["blurs"]):
         yield f"{key}: {problem}"
@@ -336,6 +342,31 @@ def _study_problems(key: str, study: dict[str, Any], params: dict[str, Any]) -> 
                     f"{key}: blurs.{name}.kernel_size: {size} px is not smaller than the "
                     f"demo image size {demo['size']} px"
                 )
+
+
+def _error_ratio_problems(key: str, study: dict[str, Any], params: dict[str, Any]) -> Iterator[str]:
+    """An ``error_ratio_reference`` that is not one of the study's methods, or that no
+    blur of the study could give (the error ratio needs the aligned protocol).
+
+    That the reference is non-blind is checked when the ratios are computed
+    (:func:`inrdeblur.metrics.tables.error_ratios`): whether a method type is blind is
+    known to its class, and validation does not import the methods (nor torch).
+    """
+    reference = study.get("error_ratio_reference")
+    if reference is None:
+        return
+    item = f"{key}.error_ratio_reference"
+    if reference not in study["methods"]:
+        listed = ", ".join(study["methods"])
+        yield f"{item}: {reference!r} is not one of the study's methods ({listed})"
+    aligned = params.get("metrics", {}).get("aligned", "auto")
+    stored = [b for b in study["blurs"] if params["blurs"].get(b, {}).get("observation") == "scene"]
+    if aligned == "never" or (aligned == "auto" and not stored):
+        yield (
+            f"{item}: the error ratio compares shift-aligned errors, and no blur of the study "
+            f"is aligned (metrics.aligned {aligned!r}; 'auto' aligns blurs with observation "
+            "'scene')"
+        )
 
 
 FAMILY_KEYS = {"gaussian": ("sigma",), "defocus": ("radius",), "measured": ("kernel_path",)}

@@ -16,6 +16,11 @@ of the reference code's info CSVs). The record keeps the manifest id as its ``id
 stores the real ``name``, the ``index``, the local copy's ``local_scene_count`` and
 ``categories`` (the manifest's plus the registry's deferred ones, read from the data).
 
+**Photos** (``dataset: photos``, :mod:`inrdeblur.data.photos`): the user's own blurry
+photos, without sharp images. Their ids are the file names in ``root`` (``scenes: all``
+takes every photo there), and :func:`prepare_dataset` reads every selected photo and the
+folder's ``kernel_sizes.csv`` before it writes any scene, so bad input leaves nothing.
+
 **Channels** (``channels: y``, :func:`luma_scene`): an RGB scene becomes the one-channel
 luma Y of MATLAB ``rgb2ycbcr``, sharp and stored blurry image alike, before any
 downscaling; gray datasets (Levin) are one channel already.
@@ -46,7 +51,9 @@ W)``, so the longer side becomes ``max_side``; the per-axis factors are ``s_y = 
   approximately consistent (downscaling and blurring commute only approximately), which
   ``attrs["resize"]["kernel_note"]`` records.
 - the trajectory (metres, degrees) is unchanged; reader attrs that describe the stored
-  files (kernel sizes, logged image sizes) keep describing them.
+  files (kernel sizes, logged image sizes) keep describing them, except a photo's
+  ``kernel_size_bound``, which becomes the smallest odd side holding the bound times the
+  larger factor (:func:`scale_kernel_bound`; the original in ``attrs["resize"]``).
 """
 
 from __future__ import annotations
@@ -109,6 +116,8 @@ def prepare_scene(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scen
         scene = luma_scene(scene)
     if settings.get("max_side") is not None:
         scene = fit_max_side(scene, int(settings["max_side"]))
+        if dataset == "photos" and "resize" in scene.attrs:
+            scene = _scale_photo_bound(scene)
     return scene
 
 
@@ -124,7 +133,7 @@ def luma_scene(scene: Scene) -> Scene:
     attrs = {**scene.attrs, "channels": "luma Y of MATLAB rgb2ycbcr (BT.601), one channel"}
     return dataclasses.replace(
         scene,
-        sharp=rgb_to_y(scene.sharp)[..., None].astype(np.float32),
+        sharp=None if scene.sharp is None else rgb_to_y(scene.sharp)[..., None].astype(np.float32),
         blurry=None if scene.blurry is None else rgb_to_y(scene.blurry)[..., None],
         attrs=attrs,
     )
@@ -141,7 +150,10 @@ def prepare_dataset(
     validated section, as for :func:`prepare_scene`.
     """
     _check_dataset(dataset)
-    scene_ids = registry.scene_ids(dataset, settings)
+    if dataset == "photos":  # ids from the folder; every photo read before any write
+        scene_ids = _checked_photos(settings)
+    else:
+        scene_ids = registry.scene_ids(dataset, settings)
     for scene_id in scene_ids:  # every id first, before any file is written
         _check_scene_id(dataset, scene_id)
     paths = []
@@ -166,6 +178,12 @@ def _check_scene_id(dataset: str, scene_id: str) -> None:
             from inrdeblur.data.gopro import decode_id
 
             decode_id(scene_id)
+        elif dataset == "photos":
+            if not isinstance(scene_id, str) or not registry.ID_PATTERN.match(scene_id):
+                raise ValueError(
+                    f"photos scene id {scene_id!r} is not a file name without suffix "
+                    f"(it must match {registry.ID_PATTERN.pattern})"
+                )
         else:
             registry.categories(dataset, scene_id)
     except ValueError as err:
@@ -180,6 +198,10 @@ def _read(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scene:
         scene.attrs["categories"] = registry.categories(dataset, scene_id)
         return scene
     root = _existing_root(dataset, scene_id, settings["root"])
+    if dataset == "photos":
+        from inrdeblur.data import photos
+
+        return photos.make_scene(root, scene_id)
     if dataset in INDEXED_DATASETS:
         return _read_indexed(dataset, scene_id, settings, root)
     if dataset == "gopro":
@@ -201,6 +223,42 @@ def _read(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scene:
     scene = reader.make_scene(root, scene_id)
     scene.attrs["categories"] = registry.categories(dataset, scene_id)
     return scene
+
+
+def _checked_photos(settings: dict[str, Any]) -> list[str]:
+    """The selected photo ids (every photo for ``scenes: all``), after
+    :func:`inrdeblur.data.photos.verify` has read each of them and ``kernel_sizes.csv``."""
+    from inrdeblur.data import photos
+
+    selected = settings.get("scenes", "all")
+    folder = registry.reader_root("photos", settings["root"])
+    try:
+        return photos.verify(folder, None if selected == "all" else list(selected))
+    except ValueError as err:
+        raise PrepareError(f"photos: {err}") from err
+
+
+def _scale_photo_bound(scene: Scene) -> Scene:
+    """A downscaled photo with its ``kernel_size_bound`` scaled (module docstring)."""
+    bound = scene.attrs.get("kernel_size_bound")
+    if bound is None:
+        return scene
+    resize = scene.attrs["resize"]
+    scaled = min(scale_kernel_bound(bound, max(resize["scale"])), max(1, min(scene.shape)))
+    scaled -= 1 - scaled % 2  # odd, within the image
+    resize = {**resize, "original_kernel_size_bound": int(bound)}
+    attrs = {**scene.attrs, "kernel_size_bound": scaled, "resize": resize}
+    return dataclasses.replace(scene, attrs=attrs)
+
+
+def scale_kernel_bound(bound: int, scale: float) -> int:
+    """The smallest odd side, px, that holds a kernel of side ``bound`` scaled by ``scale``.
+
+    >>> scale_kernel_bound(31, 0.25), scale_kernel_bound(31, 1.0), scale_kernel_bound(9, 0.05)
+    (9, 31, 1)
+    """
+    side = max(1, math.ceil(bound * scale - 1e-9))
+    return side if side % 2 else side + 1
 
 
 def _existing_root(dataset: str, scene_id: str, root: str | os.PathLike) -> Path:
@@ -403,7 +461,7 @@ def fit_max_side(scene: Scene, max_side: int, convention: str = "corner") -> Sce
     return Scene(
         dataset=scene.dataset,
         id=scene.id,
-        sharp=np.clip(area_resize(scene.sharp, new_shape), 0.0, 1.0),
+        sharp=None if scene.sharp is None else np.clip(area_resize(scene.sharp, new_shape), 0, 1),
         depth=depth,
         trajectory=scene.trajectory,
         intrinsics=intrinsics,

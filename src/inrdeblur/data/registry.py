@@ -6,8 +6,8 @@ dataset's manifest into its scene ids and their categories (:func:`manifest`), b
 data is generated or downloaded, so that a dry run of a whole experiment knows every job.
 
 Two kinds of manifest exist. A ``fixed`` manifest is a list of rules that expand to the
-ids; a ``scan`` manifest (GoPro) has no rules: its ids are whatever the reader's
-``list_ids(root)`` finds after download, so the experiment must list the scenes it uses.
+ids; a ``scan`` manifest (GoPro, photos) has no rules: its ids are whatever the reader's
+``list_ids(root)`` finds in the data, so the experiment must list the scenes it uses.
 
 It imports neither torch nor any reader, so params validation stays fast.
 
@@ -82,7 +82,17 @@ WITH_REFERENCE_BLUR: tuple[str, ...] = ("demo", "virtualcmb", "realcmb")
 #: datasets whose scenes carry depth and intrinsics (what 'icb' and 'pwb' blurs need)
 WITH_DEPTH: tuple[str, ...] = WITH_REFERENCE_BLUR
 #: datasets whose scenes carry a stored blurry image (``observation: scene`` blurs)
-WITH_BLURRY: tuple[str, ...] = ("demo", "levin", "lai", "gopro", "virtualcmb", "realcmb")
+WITH_BLURRY: tuple[str, ...] = (
+    "demo",
+    "levin",
+    "lai",
+    "gopro",
+    "virtualcmb",
+    "realcmb",
+    "photos",
+)
+#: datasets whose scenes have no sharp image (no reference metrics, nothing to synthesize)
+WITHOUT_SHARP: tuple[str, ...] = ("photos",)
 #: datasets whose scenes carry their true blur kernel (``kernel: scene`` blurs)
 WITH_KERNEL: tuple[str, ...] = ("levin", "lai")
 

@@ -82,9 +82,17 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
     ``settings["boundary"]`` before the blur reads it; with 'valid' it is not extended,
     and the blurry image is the smaller part of the blur that sees only the sharp image
     (``attrs["crop"]`` locates it). With ``observation: scene`` the scene's stored
-    blurry image is the observation: nothing is synthesized and no noise is added.
+    blurry image is the observation: nothing is synthesized and no noise is added; it is
+    the only observation of a scene without ground truth (``sharp`` None, e.g. photos),
+    whose ``blurry_psnr`` is None.
     """
     model = settings["model"]
+    if scene.sharp is None and settings["observation"] != "scene":
+        raise ValueError(
+            f"blurs.{blur_name}.observation: {settings['observation']!r} blurs the sharp "
+            f"image, which scene {scene.dataset}/{scene.id} does not have (no ground truth); "
+            "use observation: 'scene'"
+        )
     base = (blur_name, settings["seed"], scene.dataset, scene.id)
     noise_seed = seed_from_string("noise", *base)
     facts: dict[str, Any] = {}
@@ -152,7 +160,10 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
         blurry = blurry + settings["noise_std"] * rng.standard_normal(blurry.shape)
         facts.update(observation="synthesize", noise_seed=noise_seed)
     elapsed = time.perf_counter() - start
-    mse = float(np.mean((blurry - target) ** 2))
+    blurry_psnr = None  # without ground truth
+    if target is not None:
+        mse = float(np.mean((blurry - target) ** 2))
+        blurry_psnr = -10.0 * np.log10(mse) if mse > 0 else float("inf")
     attrs = {
         "blur": blur_name,
         "model": model,
@@ -160,7 +171,7 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
         **facts,
         "operator": operator.describe(),
         "operator_time_s": elapsed,
-        "blurry_psnr": -10.0 * np.log10(mse) if mse > 0 else float("inf"),
+        "blurry_psnr": blurry_psnr,
     }
     return BlurredImage(blurry=blurry.astype(np.float32), attrs=attrs, **record)
 

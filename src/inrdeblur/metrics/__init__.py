@@ -1,5 +1,6 @@
 """Image quality metrics: PSNR and SSIM (:mod:`.fidelity`), LPIPS (:mod:`.perceptual`) and
-error maps for figures (:mod:`.errormap`).
+error maps for figures (:mod:`.errormap`); the shift-aligned protocol and error ratio
+(:mod:`.aligned`) and the kernel similarity of blind fits (:mod:`.kernels`).
 
 All functions take ``(estimate, reference)`` float images in [0, 1]. Importing this
 package does not import torch; :class:`LPIPS` imports it when constructed.

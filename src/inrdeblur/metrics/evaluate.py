@@ -9,6 +9,16 @@ The shift-aligned PSNR and SSIM (:mod:`inrdeblur.metrics.aligned`, Levin's
 ``comp_upto_shift``) follow the published protocol: the estimate is rounded to 8 bits, a
 gray scene is compared on its one channel, a colour one on MATLAB's Y channel.
 
+A blind fit (its record holds a kernel estimate) of a blurred image with a true kernel (a
+uniform blur) is also scored by the kernel similarity
+(:func:`inrdeblur.metrics.kernels.kernel_similarity`); every record says whether its fit
+was ``blind``.
+
+A scene without ground truth (``sharp`` None: the user's photos) has no reference: its
+records keep the fit's time, size and iterations, hold null PSNR, SSIM and LPIPS (the
+blurry input's too, and no shift-aligned metrics), and say why in ``reference`` (e.g.
+``"none: the photos dataset has no sharp images"``), a key only such records have.
+
 One evaluate job (:func:`evaluate_set`) covers one method on one blur of one dataset, every
 scene and seed, and writes ``results/metrics/<method>/<blur>/<dataset>.json``: a list of
 records (:func:`score_fit`) with the keys of the input contract in
@@ -33,6 +43,7 @@ from inrdeblur.methods.base import observation_sha256
 from inrdeblur.metrics.aligned import aligned_metrics
 from inrdeblur.metrics.convergence import convergence_summary, read_trace, write_convergence
 from inrdeblur.metrics.fidelity import psnr, ssim
+from inrdeblur.metrics.kernels import kernel_similarity
 from inrdeblur.records.blurred import BlurredImage
 from inrdeblur.records.fit import FitEstimate
 from inrdeblur.records.scene import Scene
@@ -50,22 +61,27 @@ class Reference:
 
     Attributes:
         dataset, scene: the scene's identifiers.
-        sharp: (H, W, C) float64 reference, the part of the sharp image the blurry one shows.
+        sharp: (H, W, C) float64 reference, the part of the sharp image the blurry one
+            shows; None when the scene has no sharp image (then every score is None).
         aligned: whether fits of it get the shift-aligned metrics.
         blurry_scores: the blurry input's ``psnr_blurry``, ``ssim_blurry``, ``lpips_blurry``
             and, when ``aligned``, ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
         lpips_status: the LPIPS metric's status (why a value is missing, if it is).
         category: the scene's category (``attrs["category"]``: a Lai image category, a
             VirtualCMB motion group), or ``""`` when its dataset has none.
+        kernel: the blurred image's true (k_h, k_w) kernel (a uniform blur), else None.
     """
 
     dataset: str
     scene: str
-    sharp: np.ndarray
+    sharp: np.ndarray | None
     aligned: bool
     blurry_scores: dict[str, Any]
     lpips_status: str
     category: str = ""
+    kernel: np.ndarray | None = None
+    #: why there is no sharp reference (``"none: <reason>"``), else None
+    no_reference: str | None = None
 
 
 def _check_aligned(aligned: str) -> None:
@@ -110,6 +126,18 @@ def make_reference(
     scene's stored blurry image.
     """
     _check_aligned(aligned)
+    if scene.sharp is None:  # no ground truth: nothing to score against
+        why = f"the {scene.dataset} dataset has no sharp images"
+        return Reference(
+            dataset=scene.dataset,
+            scene=scene.id,
+            sharp=None,
+            aligned=False,
+            blurry_scores={"psnr_blurry": None, "ssim_blurry": None, "lpips_blurry": None},
+            lpips_status=f"missing: no sharp reference ({why})",
+            category=str(scene.attrs.get("category") or ""),
+            no_reference=f"none: {why}",
+        )
     sharp = blurred.target(scene.sharp).astype(np.float64)
     blurry = np.clip(blurred.blurry.astype(np.float64), 0.0, 1.0)
     use_aligned = aligned == "always" or (
@@ -135,6 +163,7 @@ def make_reference(
             else "missing: disabled in params (metrics.lpips: false)"
         ),
         category=str(scene.attrs.get("category") or ""),
+        kernel=blurred.kernel,
     )
 
 
@@ -149,6 +178,10 @@ def score_estimate(
     ``lpips_metric`` must be the metric the reference was made with (None: disabled).
     """
     sharp = reference.sharp
+    if sharp is None:  # no ground truth
+        if not np.all(np.isfinite(estimate)):
+            raise ValueError("estimate has non-finite values")
+        return {"psnr": None, "ssim": None, "lpips": None, "reference_sha256": None}
     if estimate.shape != sharp.shape:
         raise ValueError(f"estimate shape {estimate.shape} != sharp {sharp.shape}")
     if not np.all(np.isfinite(estimate)):
@@ -179,7 +212,10 @@ def score_fit(
 ) -> dict[str, Any]:
     """The record of one fit of ``reference``'s image: its scores, the blurry input's, its meta.
 
-    ``lpips_metric`` must be the metric :func:`load_reference` used (None: LPIPS disabled).
+    ``blind`` says whether the fit estimated a kernel; ``kernel_similarity`` is its
+    estimate's similarity to the true kernel, null when the fit is not blind or the blur
+    has no true kernel (not uniform). ``lpips_metric`` must be the metric
+    :func:`load_reference` used (None: LPIPS disabled).
     """
     fit = FitEstimate.load(estimate_path)
     try:
@@ -208,12 +244,21 @@ def score_fit(
         "device": meta["device"],
         "observation_sha256": meta.get("observation_sha256"),
         "reference_sha256": scores["reference_sha256"],
+        "blind": fit.kernel is not None,
+        "kernel_similarity": (
+            kernel_similarity(fit.kernel, reference.kernel)
+            if fit.kernel is not None and reference.kernel is not None
+            else None
+        ),
     }
+    if reference.no_reference is not None:
+        record["reference"] = reference.no_reference
     if reference.aligned:
         record.update(
             psnr_aligned=scores["psnr_aligned"],
             ssim_aligned=scores["ssim_aligned"],
             shift_aligned=scores["shift_aligned"],
+            ssd_aligned=scores["ssd_aligned"],
             psnr_aligned_blurry=blurry["psnr_aligned_blurry"],
             ssim_aligned_blurry=blurry["ssim_aligned_blurry"],
         )
@@ -239,8 +284,8 @@ def evaluate_fit(
 
     ``aligned`` (``metrics.aligned``): 'always', 'never', or 'auto' for blurs whose
     observation is the scene's stored blurry image; then the record also holds
-    ``psnr_aligned``, ``ssim_aligned``, ``shift_aligned`` and the blurry input's
-    ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
+    ``psnr_aligned``, ``ssim_aligned``, ``shift_aligned``, ``ssd_aligned`` (for error
+    ratios) and the blurry input's ``psnr_aligned_blurry``, ``ssim_aligned_blurry``.
     """
     _check_aligned(aligned)
     metric = _lpips_metric(lpips, lpips_metric)

@@ -26,14 +26,26 @@ iterations        int        optimisation steps run
 device            str        e.g. ``"cuda:0"`` or ``"cpu"``
 category          str|null   the scene's category (a Lai image category, a VirtualCMB
                              motion group); optional, ``""`` in the table when none
+ssd_aligned       float|null the aligned sum of squared differences (error ratios);
+                             optional, null or absent when not computed
+blind             bool       whether the fit estimated the kernel; optional, false
+                             when absent (records from before blind methods)
+kernel_similarity float|null the kernel estimate's similarity to the true kernel
+                             (:mod:`inrdeblur.metrics.kernels`); null or absent when
+                             the fit is not blind or the blur has no true kernel
 ================  =========  ======================================================
+
+A study's view of the table (:func:`study_rows`) adds ``error_ratio`` when the study
+names an ``error_ratio_reference``: Levin et al.'s error ratio of every fit against the
+reference method's fit of the same image (:func:`error_ratios`).
 
 Outputs (paths from :mod:`inrdeblur.layout`):
 
 - ``results/tables/metrics.csv``: :func:`metrics_table`, one row per fit, the columns above.
 - ``results/tables/summary.csv``: :func:`summary_table`, one row per (dataset, blur,
   method) plus one ``"blurry input"`` row per (dataset, blur).
-- ``results/metrics.json``: :func:`metrics_json`, the summary means for ``dvc metrics``.
+- ``results/metrics.json``: :func:`metrics_json`, the summary means for ``dvc metrics``
+  (the :data:`SUMMARY_QUANTITIES`).
 
 Floats are written with the shortest representation that reads back to the same float64
 (Python's ``repr``); read the CSVs back with :func:`read_table`, which also keeps scene ids
@@ -57,10 +69,12 @@ from inrdeblur.metrics.perceptual import lpips_help
 
 __all__ = [
     "BLURRY_METHOD",
+    "EXTRA_SUMMARY_QUANTITIES",
     "KEY_COLUMNS",
     "METRIC_COLUMNS",
     "SUMMARY_COLUMNS",
     "SUMMARY_QUANTITIES",
+    "error_ratios",
     "metrics_json",
     "metrics_table",
     "read_table",
@@ -90,6 +104,9 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "psnr_aligned_blurry",
     "ssim_aligned_blurry",
     "category",
+    "ssd_aligned",
+    "blind",
+    "kernel_similarity",
 )
 #: Method name of the summary rows that score the blurry input itself.
 BLURRY_METHOD = "blurry input"
@@ -104,6 +121,10 @@ SUMMARY_QUANTITIES: tuple[str, ...] = (
     "psnr_aligned",
     "ssim_aligned",
 )
+#: Quantities also summarised as ``<name>_mean`` and ``<name>_std``, but not written to
+#: metrics.json: the kernel similarity (blind fits only) and the error ratio (a study's
+#: view only, :func:`study_rows`; NaN without one).
+EXTRA_SUMMARY_QUANTITIES: tuple[str, ...] = ("kernel_similarity", "error_ratio")
 #: Columns of the summary table, in order.
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "dataset",
@@ -112,7 +133,11 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "n_scenes",
     "n_seeds",
     "n_fits",
-    *(f"{q}_{stat}" for q in SUMMARY_QUANTITIES for stat in ("mean", "std")),
+    *(
+        f"{q}_{stat}"
+        for q in (*SUMMARY_QUANTITIES, *EXTRA_SUMMARY_QUANTITIES)
+        for stat in ("mean", "std")
+    ),
     "lpips_status",
 )
 
@@ -121,7 +146,16 @@ _INT_COLUMNS = ("seed", "iterations")
 _FINITE_COLUMNS = ("psnr", "ssim", "psnr_blurry", "ssim_blurry", "time_s", "size_mb")
 _OPTIONAL_COLUMNS = ("lpips", "lpips_blurry")
 #: Columns a record may omit (then NaN, as when null).
-_ABSENT_OK_COLUMNS = ("psnr_aligned", "ssim_aligned", "psnr_aligned_blurry", "ssim_aligned_blurry")
+_ABSENT_OK_COLUMNS = (
+    "psnr_aligned",
+    "ssim_aligned",
+    "psnr_aligned_blurry",
+    "ssim_aligned_blurry",
+    "ssd_aligned",
+    "kernel_similarity",
+)
+#: Boolean columns a record may omit (then false).
+_ABSENT_OK_BOOLS = ("blind",)
 #: String columns a record may omit or leave null (then ""): the scene's category.
 _ABSENT_OK_STRINGS = ("category",)
 #: Largest disagreement tolerated between two records' blurry-input metrics of one scene.
@@ -137,7 +171,7 @@ def _describe(record: dict[str, Any], index: int) -> str:
 def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
     """Validate one record against the input contract; return it with only contract keys."""
     where = _describe(record, index)
-    optional = (*_ABSENT_OK_COLUMNS, *_ABSENT_OK_STRINGS)
+    optional = (*_ABSENT_OK_COLUMNS, *_ABSENT_OK_STRINGS, *_ABSENT_OK_BOOLS)
     missing = [k for k in METRIC_COLUMNS if k not in record and k not in optional]
     if missing:
         raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
@@ -151,6 +185,11 @@ def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{where}: '{key}' must be a string or null, got {value!r}")
         row[key] = value or ""
+    for key in _ABSENT_OK_BOOLS:
+        value = record.get(key, False)
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"{where}: '{key}' must be true or false, got {value!r}")
+        row[key] = bool(value)
     for key in _INT_COLUMNS:
         value = record[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -180,6 +219,10 @@ def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
         raise ValueError(
             f"{where}: 'lpips' is {record['lpips']!r} but 'lpips_status' is {status!r}"
         )
+    if math.isfinite(row["kernel_similarity"]) and not row["blind"]:
+        raise ValueError(f"{where}: 'kernel_similarity' is given but the fit is not 'blind'")
+    if row["ssd_aligned"] < 0:
+        raise ValueError(f"{where}: 'ssd_aligned' must be >= 0, got {record['ssd_aligned']!r}")
     if row["method"] == BLURRY_METHOD:
         raise ValueError(f"{where}: method name {BLURRY_METHOD!r} is reserved for the input")
     return row
@@ -192,6 +235,8 @@ def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
 def _dtype(column: str) -> str:
     if column in (*_STRING_COLUMNS, *_ABSENT_OK_STRINGS):
         return "str"
+    if column in _ABSENT_OK_BOOLS:
+        return "bool"
     if column in (*_INT_COLUMNS, "n_scenes", "n_seeds", "n_fits"):
         return "int64"
     return "float64"
@@ -282,7 +327,7 @@ def _blurry_row(dataset: str, blur: str, group: pd.DataFrame) -> dict[str, Any]:
         row[f"{quantity}_mean"], row[f"{quantity}_std"] = mean_std(
             per_scene[f"{quantity}_blurry"].to_numpy()
         )
-    for quantity in ("time_s", "size_mb", "psnr_gain"):
+    for quantity in ("time_s", "size_mb", "psnr_gain", *EXTRA_SUMMARY_QUANTITIES):
         row[f"{quantity}_mean"] = row[f"{quantity}_std"] = math.nan
     row["lpips_status"] = _lpips_status(
         per_scene["lpips_status"], per_scene["lpips_blurry"], "lpips_blurry"
@@ -293,7 +338,11 @@ def _blurry_row(dataset: str, blur: str, group: pd.DataFrame) -> dict[str, Any]:
 def study_rows(table: pd.DataFrame, study: dict[str, Any]) -> pd.DataFrame:
     """The rows of a metrics or convergence table that belong to ``study`` (a
     ``studies.<name>`` section): its datasets, blurs and methods and, where the table has
-    seeds, its seeds. A fit shared with another study appears in both."""
+    seeds, its seeds. A fit shared with another study appears in both.
+
+    For a metrics table of a study with an ``error_ratio_reference``, the rows also get
+    ``error_ratio`` (:func:`error_ratios` against that method's fits in the study).
+    """
     keep = (
         table["dataset"].isin(study["datasets"])
         & table["blur"].isin(study["blurs"])
@@ -301,7 +350,61 @@ def study_rows(table: pd.DataFrame, study: dict[str, Any]) -> pd.DataFrame:
     )
     if "seed" in table.columns:
         keep &= table["seed"].isin(study["seeds"])
-    return table[keep].reset_index(drop=True)
+    rows = table[keep].reset_index(drop=True)
+    reference = study.get("error_ratio_reference")
+    if reference and "ssd_aligned" in rows.columns:
+        rows = rows.assign(error_ratio=error_ratios(rows, reference))
+    return rows
+
+
+def _ratio(ssd: float, reference_ssd: float) -> float:
+    """``sqrt(ssd / reference_ssd)`` as :func:`inrdeblur.metrics.aligned.error_ratio`
+    returns it: 1 when both are 0, inf when only the reference is; NaN when one is."""
+    if math.isnan(ssd) or math.isnan(reference_ssd):
+        return math.nan
+    if reference_ssd == 0.0:
+        return 1.0 if ssd == 0.0 else math.inf
+    return math.sqrt(ssd / reference_ssd)
+
+
+def error_ratios(metrics: pd.DataFrame, reference: str) -> np.ndarray:
+    """Levin et al.'s (2009) error ratio of every fit of ``metrics`` against ``reference``.
+
+    ``ER = ||x_hat - x|| / ||x_ref - x|| = sqrt(ssd_aligned / ssd_aligned of the
+    reference)``, both errors after the shift alignment
+    (:func:`inrdeblur.metrics.aligned.error_ratio`), where ``x_ref`` is the fit of the
+    ``reference`` method (a non-blind deconvolution with the true kernel) on the same
+    dataset, blur and scene: of the same seed when it has one, else of its smallest seed.
+    The reference's own fits get 1.
+
+    Args:
+        metrics: a metrics table (:data:`METRIC_COLUMNS`).
+        reference: a method name.
+
+    Returns:
+        (n,) float64, one value per row: NaN where the fit or its reference fit has no
+        ``ssd_aligned`` (the aligned protocol is off), or the image has no reference fit.
+
+    Raises:
+        ValueError: the reference's fits are blind (they estimated a kernel).
+    """
+    fits = metrics[metrics["method"] == reference]
+    if "blind" in fits.columns and fits["blind"].any():
+        raise ValueError(
+            f"error_ratio_reference {reference!r}: its fits estimated a kernel (blind); the "
+            "error ratio's reference is a non-blind deconvolution with the true kernel"
+        )
+    by_image: dict[tuple[str, str, str], dict[int, float]] = {}
+    for fit in fits.itertuples(index=False):
+        by_image.setdefault((fit.dataset, fit.blur, fit.scene), {})[int(fit.seed)] = float(
+            fit.ssd_aligned
+        )
+    out = np.full(len(metrics), math.nan)
+    for i, row in enumerate(metrics.itertuples(index=False)):
+        seeds = by_image.get((row.dataset, row.blur, row.scene))
+        if seeds:
+            out[i] = _ratio(float(row.ssd_aligned), seeds.get(int(row.seed), seeds[min(seeds)]))
+    return out
 
 
 def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -309,14 +412,17 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
     One row per (dataset, blur, method) with ``n_scenes``, ``n_seeds`` (distinct values)
     and ``n_fits`` (rows), and ``<q>_mean`` / ``<q>_std`` for every ``q`` in
-    :data:`SUMMARY_QUANTITIES`, pooled over all fits (images and seeds); the std is the
-    sample std (ddof=1), NaN for a single value. ``psnr_gain`` is ``psnr - psnr_blurry``
-    per fit. The LPIPS mean and std are NaN when any value is missing, and
-    ``lpips_status`` is then the first ``"missing: <reason>"`` of the group.
+    :data:`SUMMARY_QUANTITIES` and :data:`EXTRA_SUMMARY_QUANTITIES`, pooled over all fits
+    (images and seeds); the std is the sample std (ddof=1), NaN for a single value.
+    ``psnr_gain`` is ``psnr - psnr_blurry`` per fit; ``error_ratio`` is NaN unless the
+    table has that column (a study's view, :func:`study_rows`). A mean is NaN when any of
+    its values is (no value is dropped silently): the LPIPS mean and std then, and
+    ``lpips_status`` is the first ``"missing: <reason>"`` of the group.
 
     Each (dataset, blur) also gets one row with method :data:`BLURRY_METHOD`, first in
     its group, scoring the blurry input (``psnr_blurry`` ...) with one value per scene
-    (``n_seeds`` 1, ``n_fits`` = ``n_scenes``); its time, size and gain are NaN.
+    (``n_seeds`` 1, ``n_fits`` = ``n_scenes``); its time, size, gain, kernel similarity
+    and error ratio are NaN.
 
     Raises:
         ValueError: columns are missing, or two records of one scene disagree on the
@@ -326,6 +432,8 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
     if metrics.empty:
         return _empty_frame(SUMMARY_COLUMNS)
     data = metrics.assign(psnr_gain=metrics["psnr"] - metrics["psnr_blurry"])
+    if "error_ratio" not in data.columns:
+        data = data.assign(error_ratio=math.nan)
     rows: list[dict[str, Any]] = []
     for (dataset, blur), by_blur in data.groupby(["dataset", "blur"], sort=True):
         rows.append(_blurry_row(dataset, blur, by_blur))
@@ -338,7 +446,7 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
                 "n_seeds": int(group["seed"].nunique()),
                 "n_fits": len(group),
             }
-            for quantity in SUMMARY_QUANTITIES:
+            for quantity in (*SUMMARY_QUANTITIES, *EXTRA_SUMMARY_QUANTITIES):
                 row[f"{quantity}_mean"], row[f"{quantity}_std"] = mean_std(
                     group[quantity].to_numpy()
                 )
@@ -357,13 +465,24 @@ def _text_mean_std(mean: float, std: float, decimals: int) -> str:
 def format_summary(summary: pd.DataFrame) -> str:
     """The summary table as plain text for a terminal: one block per (dataset, blur), a
     row per method (the blurry input first) with scenes x seeds, PSNR, SSIM, LPIPS, the
-    aligned PSNR where any row has it, and the fit time, mean ± std; LPIPS's missing
-    reasons as numbered notes under the table, each once."""
+    aligned PSNR, error ratio and kernel similarity where any row has them, and the fit
+    time, mean ± std; LPIPS's missing reasons as numbered notes under the table, each
+    once."""
     if summary.empty:
         return "(no results)"
     aligned = bool(summary["psnr_aligned_mean"].notna().any())
+    # (column, header, decimals) of the optional columns a row may have
+    extra = [
+        (f"{q}_mean", name, decimals)
+        for q, name, decimals in (
+            ("error_ratio", "error ratio", 3),
+            ("kernel_similarity", "kernel sim.", 3),
+        )
+        if f"{q}_mean" in summary.columns and summary[f"{q}_mean"].notna().any()
+    ]
     header = ["method", "scenes x seeds", "PSNR dB", "SSIM", "LPIPS"]
     header += ["aligned PSNR dB"] if aligned else []
+    header += [name for _, name, _ in extra]
     header += ["fit time s"]
     reasons: list[str] = []
     blocks: list[tuple[str, list[list[str]]]] = []
@@ -387,6 +506,9 @@ def format_summary(summary: pd.DataFrame) -> str:
             ]
             if aligned:
                 cells.append(_text_mean_std(row["psnr_aligned_mean"], row["psnr_aligned_std"], 2))
+            for column, _, decimals in extra:
+                std = row[column.removesuffix("_mean") + "_std"]
+                cells.append(_text_mean_std(row[column], std, decimals))
             cells.append(_text_mean_std(row["time_s_mean"], row["time_s_std"], 1))
             lines.append(cells)
         blocks.append((f"{dataset} / {blur}", lines))

@@ -7,19 +7,22 @@ key             shape / dtype         meaning
 ==============  ====================  ===============================================
 sharp           (H, W, C) float32     sharp image, 8-bit levels / 255, in [0, 1]; C = 1
                                       for a gray dataset (Levin, Lai on its Y channel),
-                                      3 for RGB
+                                      3 for RGB; absent without ground truth (photos)
 depth           (H, W) float32        depth along the optical axis, metres, > 0
 poses           (N, 6) float64        trajectory ``[tx, ty, tz] m, [rx, ry, rz] deg``
 timestamps      (N,) float64          pose times, seconds
 reference_index () int64              index of the pose the sharp image was taken at
 intrinsics      (3, 3) float64        pinhole matrix K in pixels
-blurry          (H, W, C) float32     real blurry observation (optional)
+blurry          (H, W, C) float32     real blurry observation (optional; required
+                                      when there is no ``sharp``)
 kernel          (k, k) float32        true blur kernel, sums to 1 (optional)
 attrs           () str                JSON: dataset, id, source, licence, notes
 ==============  ====================  ===============================================
 
 ``depth``, the trajectory and ``intrinsics`` are optional as a group: datasets without
-geometry (Levin, Kodak) omit them.
+geometry (Levin, Kodak) omit them. A scene without ground truth (the user's own photos,
+``dataset: photos``) has ``sharp`` None and only its ``blurry`` image, which then sets the
+scene's shape and channels.
 
 Channels are a property of the scene: a gray image is stored with one channel, and every
 stage after it (blur, noise, fit, metrics, report) keeps that one channel, so a gray
@@ -53,7 +56,7 @@ class Scene:
 
     dataset: str
     id: str
-    sharp: np.ndarray
+    sharp: np.ndarray | None
     depth: np.ndarray | None = None
     trajectory: Trajectory | None = None
     intrinsics: np.ndarray | None = None
@@ -65,23 +68,33 @@ class Scene:
         self.validate()
 
     @property
+    def image(self) -> np.ndarray:
+        """(H, W, C) ``sharp``, or ``blurry`` for a scene without ground truth."""
+        return self.blurry if self.sharp is None else self.sharp
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return int(self.sharp.shape[0]), int(self.sharp.shape[1])
+        return int(self.image.shape[0]), int(self.image.shape[1])
 
     @property
     def channels(self) -> int:
         """1 for a gray scene, 3 for RGB."""
-        return int(self.sharp.shape[2])
+        return int(self.image.shape[2])
 
     def validate(self, source: str | None = None) -> None:
         """Check shapes, ranges and units; raise :class:`SceneError` naming the field."""
         where = source or f"scene {self.dataset}/{self.id}"
-        sharp = np.asarray(self.sharp)
+        if self.sharp is None and self.blurry is None:
+            raise SceneError(f"{where}: needs 'sharp' or, without ground truth, 'blurry'")
+        # the image that sets the shape: the sharp one, or the blurry one without ground truth
+        name = "blurry" if self.sharp is None else "sharp"
+        sharp = np.asarray(getattr(self, name))
         if sharp.ndim != 3 or sharp.shape[2] not in CHANNELS:
-            raise SceneError(f"{where}: 'sharp' must be (H, W, 1) or (H, W, 3), got {sharp.shape}")
-        if not np.all(np.isfinite(sharp)) or sharp.min() < 0 or sharp.max() > 1:
-            raise SceneError(f"{where}: 'sharp' must hold finite values in [0, 1]")
-        self.sharp = sharp.astype(np.float32, copy=False)
+            raise SceneError(f"{where}: '{name}' must be (H, W, 1) or (H, W, 3), got {sharp.shape}")
+        if self.sharp is not None:
+            if not np.all(np.isfinite(sharp)) or sharp.min() < 0 or sharp.max() > 1:
+                raise SceneError(f"{where}: 'sharp' must hold finite values in [0, 1]")
+            self.sharp = sharp.astype(np.float32, copy=False)
         if self.depth is not None:
             depth = np.asarray(self.depth, dtype=np.float32)
             if depth.shape != self.shape:
@@ -113,7 +126,7 @@ class Scene:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the scene to ``path`` (.npz) atomically."""
-        arrays: dict[str, Any] = {"sharp": self.sharp}
+        arrays: dict[str, Any] = {} if self.sharp is None else {"sharp": self.sharp}
         if self.depth is not None:
             arrays["depth"] = self.depth
         if self.trajectory is not None:
@@ -134,14 +147,14 @@ class Scene:
         path = Path(path)
         data = read_npz(path)
         for key in ("sharp", "attrs"):
-            if key not in data:
+            if key not in data and not (key == "sharp" and "blurry" in data):
                 raise SceneError(f"{path}: missing array '{key}'")
         attrs = json.loads(str(data["attrs"]))
         trajectory = read_trajectory(data, path)
         scene = cls.__new__(cls)
         scene.dataset = attrs.pop("dataset")
         scene.id = attrs.pop("id")
-        scene.sharp = data["sharp"]
+        scene.sharp = data.get("sharp")
         scene.depth = data.get("depth")
         scene.trajectory = trajectory
         scene.intrinsics = data.get("intrinsics")
@@ -152,13 +165,14 @@ class Scene:
         return scene
 
 
-def observed_part(sharp: np.ndarray, crop: list[int] | None) -> np.ndarray:
+def observed_part(sharp: np.ndarray | None, crop: list[int] | None) -> np.ndarray | None:
     """The part of ``sharp`` a blurred record shows: all of it, or ``crop``.
 
     ``crop`` is a blurred record's ``attrs["crop"]``, ``[top, left, height, width]`` px,
-    set by a 'valid' blur, whose blurry image is smaller than the sharp image.
+    set by a 'valid' blur, whose blurry image is smaller than the sharp image. None for a
+    scene without ground truth (``sharp`` None).
     """
-    if crop is None:
+    if crop is None or sharp is None:
         return sharp
     top, left, height, width = (int(v) for v in crop)
     return sharp[top : top + height, left : left + width]

@@ -38,14 +38,16 @@ def build_report(
     """Write ``out_html`` and the figure PNGs in ``figures_dir`` from the aggregate tables.
 
     The report has one section per enabled study of ``params``: the summary table of the
-    study's fits (its datasets, blurs, methods and seeds), its blur-formation table and its
-    figures, written to ``figures_dir/<study>/``. Images of the visual grid are read from
-    the scene, blurred and fit files under ``root`` (paths from :mod:`inrdeblur.layout`);
-    ``params`` are shown as used. The blur-formation summary ``forward_models_csv``, when
-    given and not empty, gets its tables, and its per-scene records
-    ``forward_records_csv`` a figure; the convergence table ``convergence_csv``, when
-    given and not empty, its figures. When ``root`` is a git checkout with committed
-    results, a table shows what changed since (:mod:`inrdeblur.report.changes`).
+    study's fits (its datasets, blurs, methods and seeds; with error ratios when the study
+    names an ``error_ratio_reference``, :func:`~inrdeblur.metrics.tables.study_rows`), its
+    blur-formation table and its figures, written to ``figures_dir/<study>/``. Images of
+    the visual grid are read from the scene, blurred and fit files under ``root`` (paths
+    from :mod:`inrdeblur.layout`); ``params`` are shown as used. The blur-formation
+    summary ``forward_models_csv``, when given and not empty, gets its tables, and its
+    per-scene records ``forward_records_csv`` a figure; the convergence table
+    ``convergence_csv``, when given and not empty, its figures. When ``root`` is a git
+    checkout with committed results, a table shows what changed since
+    (:mod:`inrdeblur.report.changes`).
     """
     metrics = read_table(metrics_csv)
     convergence = read_convergence(convergence_csv) if convergence_csv else None
@@ -72,6 +74,7 @@ def build_report(
                 figures_dir=study_dir,
                 forward_models=_study_forward_models(forward, study),
                 metrics=study_metrics,
+                error_ratio_reference=study.get("error_ratio_reference"),
             )
         )
     grid = build_grid(metrics, root=root, max_scenes_per_dataset=max_scenes)

@@ -6,6 +6,11 @@ resources), so it works offline and can be mailed or archived as it is. The temp
 ``templates/index.html`` (Jinja2, autoescaped); sections carry the ids ``summary`` (the
 table), ``figures``, ``grid``, ``params``, ``protocol`` and ``provenance``.
 
+In the visual grid a blind fit's cell also shows its kernel estimate beside the blurred
+image's true kernel (when it has one), each scaled to its own maximum and enlarged
+without smoothing (:func:`kernel_image`), with their kernel similarity
+(:mod:`inrdeblur.metrics.kernels`).
+
 ``provenance`` is a dict with the keys ``date`` (str), ``git_commit`` (str),
 ``git_dirty`` (bool) and ``versions`` (``{package: version}``); any other key is shown as
 it is in the provenance section. :func:`collect_provenance` builds one.
@@ -28,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur import experiment, layout
+from inrdeblur.blur.kernels import validate_kernel
 from inrdeblur.data.registry import category_values
 from inrdeblur.fileio import (
     InputFileError,
@@ -50,6 +56,7 @@ __all__ = [
     "StudySection",
     "area_downscale",
     "build_grid",
+    "kernel_image",
     "category_tables",
     "collect_provenance",
     "png_data_uri",
@@ -59,6 +66,9 @@ __all__ = [
 
 #: Error maps saturate (white) at this absolute luma difference.
 ERROR_MAP_VMAX = 0.2
+#: Kernels of the visual grid are enlarged by the integer factor that brings the largest
+#: kernel of a row closest to this many pixels without exceeding it (at least 1).
+KERNEL_PX = 64
 #: Packages whose versions :func:`collect_provenance` records.
 REPORT_PACKAGES = (
     "inrdeblur",
@@ -83,7 +93,8 @@ class GridRow:
 
     Images are ``(H, W, C)`` float in [0, 1] (C = 1 or 3). ``methods`` lists the columns
     in order; a method without an estimate for this seed is absent from ``estimates``
-    (empty cell).
+    (empty cell). ``kernels`` holds the (k_h, k_w) kernel estimates of the blind fits
+    among them, ``true_kernel`` the blurred image's kernel (a uniform blur), else None.
     """
 
     dataset: str
@@ -94,6 +105,8 @@ class GridRow:
     sharp: np.ndarray
     blurry: np.ndarray
     estimates: dict[str, np.ndarray] = field(default_factory=dict)
+    kernels: dict[str, np.ndarray] = field(default_factory=dict)
+    true_kernel: np.ndarray | None = None
 
 
 def _load_image(
@@ -121,6 +134,14 @@ def _load_image(
     return image
 
 
+def _load_kernel(path: Path, data: dict[str, np.ndarray]) -> np.ndarray:
+    """The ``kernel`` array of an ``.npz`` already read as ``data``; errors name the file."""
+    try:
+        return validate_kernel(data["kernel"], f"{path}: 'kernel'")
+    except ValueError as err:
+        raise InputFileError(str(err)) from err
+
+
 def build_grid(
     metrics: pd.DataFrame, root: str | os.PathLike = ".", max_scenes_per_dataset: int = 8
 ) -> list[GridRow]:
@@ -128,8 +149,9 @@ def build_grid(
 
     Per dataset the first ``max_scenes_per_dataset`` scenes (sorted ids) are shown, for
     every blur. Per (dataset, blur, scene) the smallest seed present is used. ``sharp``
-    comes from the scene record, ``blurry`` from the blurred record and each estimate from
-    ``<fit dir>/estimate.npz`` (clipped to [0, 1]); paths from :mod:`inrdeblur.layout`.
+    comes from the scene record, ``blurry`` and the true kernel (if any) from the blurred
+    record, and each estimate (clipped to [0, 1]) and a blind fit's kernel estimate from
+    ``<fit dir>/estimate.npz``; paths from :mod:`inrdeblur.layout`.
 
     Raises:
         InputFileError: a file is missing or holds an array of the wrong shape.
@@ -153,20 +175,29 @@ def build_grid(
                 crop = json.loads(str(record["attrs"])).get("crop") if "attrs" in record else None
                 sharp = observed_part(sharp, crop)
                 blurry = _load_image(blurred_path, "blurry", sharp.shape, data=record)
-                estimates = {
-                    method: np.clip(
-                        _load_image(
-                            layout.fit_dir(method, blur, dataset, scene, seed, root)
-                            / "estimate.npz",
-                            "estimate",
-                            sharp.shape,
-                        ),
-                        0.0,
-                        1.0,
+                true_kernel = _load_kernel(blurred_path, record) if "kernel" in record else None
+                estimates, kernels = {}, {}
+                for method in sorted(fits.loc[fits["seed"] == seed, "method"]):
+                    path = layout.fit_dir(method, blur, dataset, scene, seed, root) / "estimate.npz"
+                    fit = read_npz(path)
+                    estimate = _load_image(path, "estimate", sharp.shape, data=fit)
+                    estimates[method] = np.clip(estimate, 0.0, 1.0)
+                    if "kernel" in fit:
+                        kernels[method] = _load_kernel(path, fit)
+                rows.append(
+                    GridRow(
+                        dataset,
+                        blur,
+                        scene,
+                        seed,
+                        methods,
+                        sharp,
+                        blurry,
+                        estimates,
+                        kernels,
+                        true_kernel,
                     )
-                    for method in sorted(fits.loc[fits["seed"] == seed, "method"])
-                }
-                rows.append(GridRow(dataset, blur, scene, seed, methods, sharp, blurry, estimates))
+                )
     return rows
 
 
@@ -218,7 +249,13 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
     best: dict[tuple[str, str, str], float] = {}
     methods = summary[summary["method"] != BLURRY_METHOD]
     for (dataset, blur), group in methods.groupby(["dataset", "blur"], sort=False):
-        for column, pick in (("psnr_mean", max), ("ssim_mean", max), ("lpips_mean", min)):
+        for column, pick in (
+            ("psnr_mean", max),
+            ("ssim_mean", max),
+            ("lpips_mean", min),
+            ("error_ratio_mean", min),
+            ("kernel_similarity_mean", max),
+        ):
             values = [v for v in group[column] if _is_number(v)]
             if len(group) > 1 and values:
                 best[(dataset, blur, column)] = pick(values)
@@ -245,6 +282,10 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
             "size": _mean_std(row["size_mb_mean"], row["size_mb_std"], 2),
             "psnr_aligned": _mean_std(row["psnr_aligned_mean"], row["psnr_aligned_std"], 2),
             "ssim_aligned": _mean_std(row["ssim_aligned_mean"], row["ssim_aligned_std"], 4),
+            "error_ratio": _mean_std(row["error_ratio_mean"], row["error_ratio_std"], 3),
+            "kernel_similarity": _mean_std(
+                row["kernel_similarity_mean"], row["kernel_similarity_std"], 3
+            ),
             "lpips_missing": None,
         }
         if row["lpips_status"] == "ok":
@@ -255,7 +296,8 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
                 reasons.append(reason)
             cells["lpips"] = "missing"
             cells["lpips_missing"] = reasons.index(reason) + 1
-        for key, column in (("psnr", "psnr_mean"), ("ssim", "ssim_mean"), ("lpips", "lpips_mean")):
+        for key in ("psnr", "ssim", "lpips", "error_ratio", "kernel_similarity"):
+            column = f"{key}_mean"
             target = best.get((row["dataset"], row["blur"], column))
             cells[f"{key}_best"] = (
                 not cells["is_input"] and target is not None and row[column] == target
@@ -314,11 +356,15 @@ def _with_published(
                     "lpips_missing": None,
                     "psnr_aligned": psnr if aligned else "—",
                     "ssim_aligned": ssim if aligned else "—",
+                    "error_ratio": "—",
+                    "kernel_similarity": "—",
                     "time": _fmt(pub.time_s, _time_decimals(pub.time_s)),
                     "size": _fmt(pub.size_mb, 2),
                     "psnr_best": False,
                     "ssim_best": False,
                     "lpips_best": False,
+                    "error_ratio_best": False,
+                    "kernel_similarity_best": False,
                 }
             )
     return out, sources
@@ -421,18 +467,52 @@ def area_downscale(image: np.ndarray, factor: int) -> np.ndarray:
     return blocks.mean(axis=(1, 3))
 
 
+def kernel_image(kernel: np.ndarray, scale: int) -> np.ndarray:
+    """A kernel as a gray image: ``(k_h * scale, k_w * scale)`` float64 in [0, 1], the
+    kernel divided by its maximum (white), each tap a ``scale`` x ``scale`` block
+    (nearest-neighbour enlargement, no smoothing).
+
+    >>> kernel_image(np.array([[0.25, 0.75]]), 2)
+    array([[0.33333333, 0.33333333, 1.        , 1.        ],
+           [0.33333333, 0.33333333, 1.        , 1.        ]])
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    peak = float(k.max())
+    if peak > 0:
+        k = k / peak
+    return np.repeat(np.repeat(k, scale, axis=0), scale, axis=1)
+
+
+def _kernel_scale(kernels: list[np.ndarray]) -> int:
+    """The enlargement of a row's kernels: one factor for all, so their taps match
+    (:data:`KERNEL_PX`)."""
+    if not kernels:
+        return 1
+    return max(1, KERNEL_PX // max(max(k.shape) for k in kernels))
+
+
 def _grid_tables(
     grid: list[GridRow], metrics: pd.DataFrame, thumbnail_px: int = 320
 ) -> list[dict[str, Any]]:
     """Grid rows grouped by (dataset, blur), with data URIs and PSNR labels; images whose
     longer side exceeds ``thumbnail_px`` are embedded downscaled by an integer factor
-    (block means; the error map is the block mean of the full-resolution error)."""
+    (block means; the error map is the block mean of the full-resolution error). A blind
+    fit's cell also gets its kernel estimate and the true kernel (:func:`kernel_image`)
+    and their similarity from ``metrics`` (``—`` when it has none)."""
     from inrdeblur.metrics.errormap import error_indices, error_map
 
     psnr = {
         (r.dataset, r.blur, r.method, r.scene, int(r.seed)): (r.psnr, r.psnr_blurry)
         for r in metrics.itertuples(index=False)
     }
+    similarity = (
+        {
+            (r.dataset, r.blur, r.method, r.scene, int(r.seed)): r.kernel_similarity
+            for r in metrics.itertuples(index=False)
+        }
+        if "kernel_similarity" in metrics.columns
+        else {}
+    )
     blurry = {(r.dataset, r.blur, r.scene): r.psnr_blurry for r in metrics.itertuples(index=False)}
     tables: dict[tuple[str, str], dict[str, Any]] = {}
     for row in grid:
@@ -445,16 +525,30 @@ def _grid_tables(
                 table["methods"].append(method)
         blurry_psnr = blurry.get((row.dataset, row.blur, row.scene))
         factor = thumbnail_factor(row.sharp.shape, thumbnail_px)
+        shown = list(row.kernels.values())
+        if row.kernels and row.true_kernel is not None:
+            shown.append(row.true_kernel)
+        scale = _kernel_scale(shown)
+        true_kernel = (
+            png_data_uri(kernel_image(row.true_kernel, scale))
+            if row.kernels and row.true_kernel is not None
+            else None
+        )
         cells = {}
         for method, estimate in row.estimates.items():
-            value = psnr.get((row.dataset, row.blur, method, row.scene, row.seed), (None, None))[0]
+            key = (row.dataset, row.blur, method, row.scene, row.seed)
+            value = psnr.get(key, (None, None))[0]
             error = area_downscale(error_map(estimate, row.sharp), factor)
+            kernel = row.kernels.get(method)
             cells[method] = {
                 "estimate": png_data_uri(area_downscale(estimate, factor)),
                 "error": _png_bytes_uri(
                     encode_palette_png(*error_indices(error, vmax=ERROR_MAP_VMAX))
                 ),
                 "psnr": _fmt(value, 2),
+                "kernel": None if kernel is None else png_data_uri(kernel_image(kernel, scale)),
+                "true_kernel": None if kernel is None else true_kernel,
+                "kernel_similarity": _fmt(similarity.get(key), 3),
             }
         table["rows"].append(
             {
@@ -667,7 +761,9 @@ class StudySection:
 
     ``name`` is the study's key in ``studies`` (empty for a report of everything in one
     section); ``figures_dir`` holds its figure PNGs (:func:`figures.write_figures`);
-    ``metrics``, the study's fits, gives the per-category tables (none when None).
+    ``metrics``, the study's fits, gives the per-category tables (none when None);
+    ``error_ratio_reference`` names the method the summary's error ratios are against
+    (``studies.<name>.error_ratio_reference``), None when there are none.
     """
 
     name: str
@@ -676,6 +772,7 @@ class StudySection:
     figures_dir: Path
     forward_models: pd.DataFrame | None = None
     metrics: pd.DataFrame | None = None
+    error_ratio_reference: str | None = None
 
 
 def _section_context(
@@ -685,6 +782,8 @@ def _section_context(
     published figures)."""
     summary_rows, lpips_reasons = _summary_rows(section.summary)
     show_aligned = bool(section.summary["psnr_aligned_mean"].notna().any())
+    show_error_ratio = bool(section.summary["error_ratio_mean"].notna().any())
+    show_kernel_similarity = bool(section.summary["kernel_similarity_mean"].notna().any())
     categories = frozenset(
         () if section.metrics is None else set(section.metrics.get("category", [])) - {""}
     )
@@ -704,6 +803,10 @@ def _section_context(
         "suffix": suffix,
         "summary_rows": summary_rows,
         "show_aligned": show_aligned,
+        "show_error_ratio": show_error_ratio,
+        "show_kernel_similarity": show_kernel_similarity,
+        "error_ratio_reference": section.error_ratio_reference or "the reference method",
+        "n_columns": 10 + 2 * show_aligned + show_error_ratio + show_kernel_similarity,
         "published_sources": published_sources,
         "lpips_reasons": lpips_reasons,
         "lpips_help": lpips_help(lpips_reasons),
