@@ -203,9 +203,7 @@ def test_summary_table_rows_match_summary(rendered: dict) -> None:
                 "dataset",
                 "blur",
                 "method",
-                "scenes",
-                "seeds",
-                "fits",
+                "scenes_x_seeds",
                 "psnr",
                 "gain",
                 "ssim",
@@ -217,13 +215,15 @@ def test_summary_table_rows_match_summary(rendered: dict) -> None:
             strict=True,
         )
     )
-    assert cells["psnr"] == f"{siren.psnr_mean:.2f} ± {siren.psnr_std:.2f}"
-    assert cells["ssim"] == "0.9000 ± 0.0000"
+    assert cells["psnr"] == f"{siren.psnr_mean:.2f} ±\u00a0{siren.psnr_std:.2f}"
+    assert cells["ssim"] == "0.9000 ±\u00a00.0000"
     # times 2, 3, 2, 3, 3 s: mean 13/5, sample variance (3 * 0.16 + 2 * 0.36) / 4 = 0.3
-    assert cells["time"] == f"{13 / 5:.2f} ± {math.sqrt(0.3):.2f}"
+    assert cells["time"] == f"{13 / 5:.2f} ±\u00a0{math.sqrt(0.3):.2f}"
+    # 3 scenes x 2 seeds, one fit missing: the count says so
+    assert (siren.n_scenes, siren.n_seeds, siren.n_fits) == (3, 2, 5)
+    assert cells["scenes_x_seeds"] == "3 × 2 (5 fits)"
     assert cells["lpips"] == "missing1"  # "missing" + footnote number
-    assert (cells["scenes"], cells["seeds"], cells["fits"]) == ("3", "2", "5")
-    assert rows[0][2] == "blurry input" and rows[0][9] == "0.4000 ± 0.0000"
+    assert rows[0][2] == "blurry input" and rows[0][7] == "0.4000 ±\u00a00.0000"
 
 
 def test_lpips_reason_shown_once_and_escaped(rendered: dict) -> None:
@@ -454,7 +454,7 @@ def test_each_study_gets_its_own_section(rendered: dict, tmp_path: Path) -> None
         assert len(rows) == len(summary) == 2  # blurry input + the section's method
         assert [r[:3] for r in rows] == summary[["dataset", "blur", "method"]].values.tolist()
         ours = summary.iloc[1]
-        assert rows[1][6] == f"{ours.psnr_mean:.2f} ± {ours.psnr_std:.2f}"
+        assert rows[1][4] == f"{ours.psnr_mean:.2f} ±\u00a0{ours.psnr_std:.2f}"
     assert parsed["a"].summary_rows[1][2] == "hashgrid"
     assert parsed["b"].summary_rows[1][2] == "siren"
 

@@ -180,10 +180,10 @@ def test_summary_shows_error_ratio_and_kernel_similarity(report: dict) -> None:
     assert "Error ratio ↓" in table and "Kernel similarity ↑" in table
     blind = table[table.index('<th scope="row">blind</th>') :].split("</tr>")[0]
     nonblind = table[table.index('<th scope="row">nonblind</th>') :].split("</tr>")[0]
-    assert '<td class="num">1.500 ± 0.000</td>' in blind  # sqrt(9 / 4) on both scenes
-    assert "1.000 ± 0.000" in nonblind  # the reference, by construction
+    assert '<td class="num">1.500 ±\u00a00.000</td>' in blind  # sqrt(9 / 4) on both scenes
+    assert "1.000 ±\u00a00.000" in nonblind  # the reference, by construction
     similarity = np.mean(
         [kernel_similarity(ESTIMATES[s] / ESTIMATES[s].sum(), TRUE_KERNEL) for s in SCENES]
     )
-    assert f"{similarity:.3f} ± " in blind
+    assert f"{similarity:.3f} ±\u00a0" in blind
     assert "nonblind's fit of the same image" in table  # the caption names the reference

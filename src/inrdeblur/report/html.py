@@ -240,6 +240,16 @@ def _mean_std(mean: Any, std: Any, decimals: int) -> str:
     return f"{_fmt(mean, decimals)} ± {_fmt(std, decimals)}"
 
 
+def _counts(row: dict[str, Any]) -> str:
+    """The summary's "Scenes × seeds" cell: ``"8 × 2"``, the fits in brackets when some
+    are missing (``"8 × 2 (15 fits)"``); the blurry input has one value per scene."""
+    if row["method"] == BLURRY_METHOD:
+        return str(int(row["n_scenes"]))
+    scenes, seeds, fits = int(row["n_scenes"]), int(row["n_seeds"]), int(row["n_fits"])
+    text = f"{scenes} × {seeds}"
+    return text if fits == scenes * seeds else f"{text} ({fits} fits)"
+
+
 def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
     """Display rows of the summary table and the distinct LPIPS-missing reasons."""
     missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
@@ -271,6 +281,7 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str
             "n_scenes": int(row["n_scenes"]),
             "n_seeds": int(row["n_seeds"]) if row["method"] != BLURRY_METHOD else "—",
             "n_fits": int(row["n_fits"]) if row["method"] != BLURRY_METHOD else "—",
+            "counts": _counts(row),
             "psnr": _mean_std(row["psnr_mean"], row["psnr_std"], 2),
             "psnr_gain": _mean_std(row["psnr_gain_mean"], row["psnr_gain_std"], 2),
             "ssim": _mean_std(row["ssim_mean"], row["ssim_std"], 4),
@@ -349,6 +360,7 @@ def _with_published(
                     "n_scenes": "—",
                     "n_seeds": "—",
                     "n_fits": "—",
+                    "counts": "—",
                     "psnr": "—" if aligned else psnr,
                     "psnr_gain": "—",
                     "ssim": "—" if aligned else ssim,
@@ -591,10 +603,16 @@ def _params_yaml(params: dict[str, Any]) -> str:
     return yaml.safe_dump(params, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
+def break_before_std(text: Any) -> str:
+    """``"m ± s"`` with a non-breaking space after the ±, so that a narrow table cell wraps
+    only between the mean and ``"± s"``."""
+    return str(text).replace(" ± ", " ±\u00a0")
+
+
 def _environment():
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("inrdeblur.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -602,6 +620,8 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["break_before_std"] = break_before_std
+    return env
 
 
 def observation_rows(params: dict[str, Any], root: str | os.PathLike = ".") -> list[dict[str, str]]:
@@ -806,7 +826,7 @@ def _section_context(
         "show_error_ratio": show_error_ratio,
         "show_kernel_similarity": show_kernel_similarity,
         "error_ratio_reference": section.error_ratio_reference or "the reference method",
-        "n_columns": 10 + 2 * show_aligned + show_error_ratio + show_kernel_similarity,
+        "n_columns": 8 + 2 * show_aligned + show_error_ratio + show_kernel_similarity,
         "published_sources": published_sources,
         "lpips_reasons": lpips_reasons,
         "lpips_help": lpips_help(lpips_reasons),
