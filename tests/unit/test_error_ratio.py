@@ -221,8 +221,8 @@ def test_the_reference_needs_an_aligned_blur(params) -> None:
     params["studies"]["demo"]["error_ratio_reference"] = None
     params["studies"]["levin"]["error_ratio_reference"] = params["studies"]["levin"]["methods"][0]
     params["metrics"] = {"aligned": "never"}
-    (problem,) = problems_of(params)
-    assert problem.startswith("studies.levin.error_ratio_reference:")
+    problems = problems_of(params)
+    (problem,) = [p for p in problems if p.startswith("studies.levin.error_ratio_reference:")]
     assert "'never'" in problem
 
 

@@ -45,13 +45,37 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_every_method_of_params_yaml_is_tested(methods):
-    assert sorted(methods) == sorted(METHODS)
+    assert sorted(methods) == sorted(METHODS + BLIND_METHODS)
 
 
 METHODS = [
     "siren_tv", "ffn_tv", "hashgrid_tv", "dif_tv", "hashgrid_cnnprior", "siren_filter",
     "tikhonov", "tv_deconv", "richardson_lucy", "sparse_prior",
 ]  # fmt: skip
+#: blind recipes: minutes to an hour per image, so here only built and run a few steps
+#: (their quality is tested on a small problem in test_blind_methods.py)
+BLIND_METHODS = ["cross_scale_inr", "selfdeblur", "cross_scale_inr_cpu", "selfdeblur_cpu"]
+
+
+@pytest.mark.parametrize("name", BLIND_METHODS)
+def test_blind_recipe_builds_and_runs(methods, problem, name):
+    """The recipe's networks are built at full size and take a few steps through every
+    stage of the schedule (iterations shrunk, proportions kept) on the 32 px problem."""
+    _, blurry, kernel = problem
+    recipe = copy.deepcopy(methods[name])
+    recipe["device"] = "cpu"
+    scale = recipe["iterations"] // 10
+    recipe["iterations"] = 10
+    for key in ("init_iterations", "transition_iterations"):
+        if key in recipe:
+            recipe[key] = max(1, recipe[key] // scale)
+    if isinstance(recipe.get("mse_iterations"), int):
+        recipe["mse_iterations"] //= scale
+    recipe["lr_milestones"] = [max(1, m // scale) for m in recipe["lr_milestones"]]
+    result = build_method(recipe).run(Problem(blurry, kernel_size=KERNEL), seed=0, progress=False)
+    assert result.kernel.shape == (KERNEL, KERNEL)
+    assert np.isfinite(result.estimate).all() and result.estimate.shape == blurry.shape
+    assert len(result.trace) == 10
 
 
 @pytest.mark.parametrize("name", METHODS)

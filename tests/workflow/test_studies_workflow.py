@@ -24,7 +24,18 @@ pytestmark = pytest.mark.workflow
 STUDIES = {
     "demo": ["demo"],
     "levin": ["levin"],
+    "levin_blind": ["levin"],
     "lai": ["lai"],
+}
+#: a blind method small enough for the test: SelfDeblur's networks, shrunk, 30 steps
+TINY_BLIND = {
+    "type": "selfdeblur",
+    "iterations": 30,
+    "mse_iterations": 10,
+    "lr_milestones": [20],
+    "image_net": {"channels": 8, "skip": 2, "levels": 3, "non_local": False},
+    "kernel_net": {"noise_dim": 16, "hidden": 32},
+    "tuned_on": "test",
 }
 LEVIN_SCENES = ["im1_kernel1", "im2_kernel3"]
 LAI_SCENES = ["manmade_01_kernel_01", "text_01_kernel_02"]
@@ -37,6 +48,7 @@ def project(tmp_path_factory, tool_env):
     params = tiny_params(("siren_tv",))
     params["methods"]["siren_tv"] = TINY_METHOD
     params["methods"]["tikhonov"] = {"type": "tikhonov_cg", "weight": 0.03, "tuned_on": "test"}
+    params["methods"]["selfdeblur"] = TINY_BLIND
     params["studies"] = {
         "demo": {
             "title": "Demo",
@@ -51,6 +63,14 @@ def project(tmp_path_factory, tool_env):
             "blurs": ["true_kernel_valid", "true_kernel_stored"],
             "methods": ["tikhonov"],
             "seeds": [0],
+        },
+        "levin_blind": {
+            "title": "Levin blind",
+            "datasets": ["levin"],
+            "blurs": ["true_kernel_stored"],
+            "methods": ["tikhonov", "selfdeblur"],
+            "seeds": [0],
+            "error_ratio_reference": "tikhonov",
         },
         "lai": {
             "title": "Lai stored",
@@ -81,9 +101,10 @@ def test_params_validate_and_dry_run(project, tool_env):
     dry = run(["snakemake", "-n", "--cores", "2"], project, tool_env)
     assert dry.returncode == 0, dry.stdout[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
-    # demo 2 scenes x 2 methods; levin 2 scenes x 2 blurs; lai 2 scenes: one job per image
-    assert int(counts["fit"]) == 2 * 2 + 2 * 2 + 2
-    assert int(counts["prepare"]) == 3 and int(counts["evaluate"]) == 2 + 2 + 1
+    # demo 2 scenes x 2 methods; levin 2 scenes x 2 blurs; the blind method on levin's 2
+    # stored images (its tikhonov fits are levin's); lai 2 scenes: one job per image
+    assert int(counts["fit"]) == 2 * 2 + 2 * 2 + 2 + 2
+    assert int(counts["prepare"]) == 3 and int(counts["evaluate"]) == 2 + 2 + 1 + 1
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +149,32 @@ def test_report_has_one_section_per_study_with_its_own_rows(report):
     assert "Aligned PSNR (dB) / aligned SSIM" in table
     assert "manmade <span" in table and "text <span" in table
     assert re.search(r'<tr class="published"><th scope="row">published: CrossScaleINR', table)
+
+
+def test_blind_fits_report_kernels_and_error_ratios(report, project):
+    """The blind method's fits carry their kernel estimates at the dataset's bound (Levin
+    kernel 1: 17 px, kernel 3: 13 px), are scored against the true kernels and, in the
+    study that names a reference, by the error ratio; the grid shows both kernels."""
+    import json
+
+    import numpy as np
+
+    from inrdeblur.records.fit import FitEstimate
+
+    for scene, bound in (("im1_kernel1", 17), ("im2_kernel3", 13)):
+        fit = project / "results/fits/selfdeblur/true_kernel_stored/levin" / scene / "seed0"
+        assert FitEstimate.load(fit / "estimate.npz").kernel.shape == (bound, bound)
+        assert json.loads((fit / "meta.json").read_text())["kernel_size"] == bound
+    records = json.loads(
+        (project / "results/metrics/selfdeblur/true_kernel_stored/levin.json").read_text()
+    )
+    assert all(r["blind"] and 0 < r["kernel_similarity"] <= 1 for r in records)
+    html = report.read_text(encoding="utf-8")
+    section = _section(html, "levin_blind")
+    assert "Error ratio ↓</th>" in section and "Kernel similarity ↑</th>" in section
+    assert "Error ratio ↓</th>" not in _section(html, "levin")
+    assert re.search(r"estimated \| true kernel<br>similarity 0\.\d{3}", html)
+    assert np.isfinite([r["ssd_aligned"] for r in records]).all()
 
 
 def test_report_in_chromium(report, chromium_path):

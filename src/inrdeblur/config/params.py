@@ -286,6 +286,18 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 "blurry image (observation 'scene') keeps the sharp image's size"
             )
     for name, method in params["methods"].items():
+        size = method.get("kernel_size")
+        if size is not None and size % 2 == 0:
+            yield f"methods.{name}.kernel_size: must be odd, got {size}"
+        if method["type"] == "cross_scale_inr":
+            schedule = method["init_iterations"] + method["transition_iterations"] * (
+                1 if method["coarsest_scale"] == "auto" else method["coarsest_scale"]
+            )
+            if schedule > method["iterations"]:
+                yield (
+                    f"methods.{name}.iterations: {method['iterations']} is fewer than "
+                    f"init_iterations + coarsest_scale x transition_iterations ({schedule})"
+                )
         if method["type"] != "inr":
             continue
         fit = method["fit"]

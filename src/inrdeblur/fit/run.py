@@ -87,6 +87,30 @@ INDEX_COLUMNS = (
 )  # fmt: skip
 
 
+def kernel_size_bound(
+    method: str, recipe: dict[str, Any], scene: Scene, blurred: BlurredImage
+) -> int:
+    """The odd kernel-side bound, px, a blind method estimates: the recipe's
+    ``kernel_size``, else the scene's ``kernel_size_bound`` (the bound the papers use for
+    Levin and Lai, a photo's ``kernel_sizes.csv``), else the side of the blur's true
+    kernel, made odd by adding one.
+
+    Raises:
+        ValueError: none of them exists (naming ``methods.<method>.kernel_size``).
+    """
+    if recipe.get("kernel_size") is not None:
+        return int(recipe["kernel_size"])
+    if scene.attrs.get("kernel_size_bound") is not None:
+        return int(scene.attrs["kernel_size_bound"])
+    if blurred.kernel is not None:
+        side = max(blurred.kernel.shape)
+        return side + 1 - side % 2
+    raise ValueError(
+        f"methods.{method}.kernel_size: a blind method needs a kernel-size bound, and scene "
+        f"{scene.dataset}/{scene.id} has none and its blur no kernel; set kernel_size"
+    )
+
+
 def run_fit(
     scene_path: Path,
     blurred_path: Path,
@@ -119,8 +143,8 @@ def run_fit(
     t0 = time.perf_counter()
     scene = Scene.load(scene_path)
     blurred = BlurredImage.load(blurred_path)
-    sharp = blurred.target(scene.sharp)
-    if blurred.blurry.shape != sharp.shape:
+    sharp = blurred.target(scene.sharp)  # None without ground truth (photos)
+    if sharp is not None and blurred.blurry.shape != sharp.shape:
         raise ValueError(
             f"{blurred_path}: blurry image {blurred.blurry.shape} does not match the scene "
             f"{scene_path} {sharp.shape}"
@@ -129,9 +153,11 @@ def run_fit(
     if checkpoint_path is None:
         checkpoint_path = Path(outputs["meta"]).with_name(CHECKPOINT_NAME)
     method_object = build_method(recipe)
+    blind = method_object.blind
     problem = Problem(
         blurry=blurred.blurry,
-        operator=None if method_object.blind else blurred.operator(),
+        operator=None if blind else blurred.operator(),
+        kernel_size=kernel_size_bound(method, recipe, scene, blurred) if blind else None,
         sharp=sharp,
         description=f"{method} {scene.dataset}/{scene.id} seed{seed}",
     )

@@ -1,6 +1,13 @@
 """The Deep-Image-Prior skip network (Ulyanov et al., CVPR 2018): an encoder-decoder with
 skip connections, reflection padding, batch norm and leaky ReLU, shared by the methods
-that use a CNN (the INR fits' CNN prior today, the DIP-based blind methods next).
+that use a CNN: the INR fits' CNN prior and the image generators of the blind methods
+(SelfDeblur, cross-scale INR, VDIP).
+
+The reference codes differ in two details, both options here: DIP's and SelfDeblur's
+builders put a BatchNorm on the concatenated skip and deeper features of each scale
+(``concat_norm``), the cross-scale INR's does not; SelfDeblur adds a dot-product
+non-local block (Wang et al., CVPR 2018) after the first down convolution of the deeper
+scales (``non_local_levels``).
 """
 
 from __future__ import annotations
@@ -39,6 +46,43 @@ def _conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Sequentia
     )
 
 
+class NonLocalBlock(nn.Module):
+    """Dot-product non-local block (Wang et al., "Non-local Neural Networks", CVPR 2018).
+
+    ``z = x + BN(W (f g))`` with ``f = theta(x)^T phi(x) / N``: theta, phi and g are 1x1
+    convs to ``channels // 2``; phi and g are max-pooled 2x2 first (the paper's
+    "sub-sampling"), N is the number of pooled positions. The BatchNorm's weight starts at
+    zero, so a new block is the identity. (B, C, H, W) -> (B, C, H, W).
+    """
+
+    def __init__(self, channels: int, track_running_stats: bool = True) -> None:
+        super().__init__()
+        inner = max(channels // 2, 1)
+        self.theta = nn.Conv2d(channels, inner, 1)
+        self.phi = nn.Conv2d(channels, inner, 1)
+        self.g = nn.Conv2d(channels, inner, 1)
+        self.out = nn.Sequential(
+            nn.Conv2d(inner, channels, 1),
+            nn.BatchNorm2d(channels, track_running_stats=track_running_stats),
+        )
+        nn.init.zeros_(self.out[1].weight)
+        nn.init.zeros_(self.out[1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        theta = self.theta(x).flatten(2).transpose(1, 2)  # (B, HW, inner)
+        pool = h >= 2 and w >= 2
+        phi = self.phi(x)
+        g = self.g(x)
+        if pool:
+            phi, g = F.max_pool2d(phi, 2), F.max_pool2d(g, 2)
+        phi = phi.flatten(2)  # (B, inner, N)
+        g = g.flatten(2).transpose(1, 2)  # (B, N, inner)
+        f = torch.bmm(theta, phi) / phi.shape[-1]
+        y = torch.bmm(f, g).transpose(1, 2).reshape(b, -1, h, w)
+        return x + self.out(y)
+
+
 def _norm_act(channels: int, track_running_stats: bool) -> list[nn.Module]:
     return [
         nn.BatchNorm2d(channels, track_running_stats=track_running_stats),
@@ -58,6 +102,8 @@ class _SkipLevel(nn.Module):
         skip: tuple[int, ...],
         upsample_mode: str,
         track: bool,
+        concat_norm: bool = True,
+        non_local_levels: frozenset[int] = frozenset(),
     ) -> None:
         super().__init__()
         last = level == len(down) - 1
@@ -68,16 +114,19 @@ class _SkipLevel(nn.Module):
         self.skip = None
         if n_skip:
             self.skip = nn.Sequential(_conv(in_ch, n_skip, 1), *_norm_act(n_skip, track))
+        non_local = [NonLocalBlock(n_down, track)] if level in non_local_levels else []
         self.down = nn.Sequential(
             _conv(in_ch, n_down, 3, stride=2),
             *_norm_act(n_down, track),
+            *non_local,
             _conv(n_down, n_down, 3),
             *_norm_act(n_down, track),
         )
         align = False if upsample_mode == "bilinear" else None
         self.upsample = nn.Upsample(scale_factor=2, mode=upsample_mode, align_corners=align)
+        norm = [nn.BatchNorm2d(n_skip + n_deep, track_running_stats=track)] if concat_norm else []
         self.up = nn.Sequential(
-            nn.BatchNorm2d(n_skip + n_deep, track_running_stats=track),
+            *norm,
             _conv(n_skip + n_deep, n_up, 3),
             *_norm_act(n_up, track),
             _conv(n_up, n_up, 1),
@@ -85,7 +134,17 @@ class _SkipLevel(nn.Module):
         )
         self.deeper = None
         if not last:
-            self.deeper = _SkipLevel(level + 1, n_down, down, up, skip, upsample_mode, track)
+            self.deeper = _SkipLevel(
+                level + 1,
+                n_down,
+                down,
+                up,
+                skip,
+                upsample_mode,
+                track,
+                concat_norm,
+                non_local_levels,
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         deep = self.down(x)
@@ -121,6 +180,10 @@ class SkipNet(nn.Module):
             normalises by the current batch, so train and eval modes give the same output.
         seed: if given, the weights are drawn from ``torch.manual_seed(seed)`` without
             touching the global RNG state; otherwise from the global RNG.
+        concat_norm: BatchNorm on the concatenated features before each up block (DIP,
+            SelfDeblur); False for the cross-scale INR's builder.
+        non_local_levels: scales (0 = finest) that get a :class:`NonLocalBlock` after
+            their first down convolution; SelfDeblur: ``(2, 3, 4)``.
     """
 
     def __init__(
@@ -133,6 +196,8 @@ class SkipNet(nn.Module):
         upsample_mode: str = "bilinear",
         track_running_stats: bool = True,
         seed: int | None = None,
+        concat_norm: bool = True,
+        non_local_levels: Sequence[int] = (),
     ) -> None:
         super().__init__()
         check_positive_int("in_channels", in_channels)
@@ -151,13 +216,29 @@ class SkipNet(nn.Module):
             )
         if seed is not None:
             check_positive_int("seed", seed, allow_zero=True)
+        levels = frozenset(
+            check_positive_int(f"non_local_levels[{i}]", v, allow_zero=True)
+            for i, v in enumerate(non_local_levels)
+        )
+        if levels and max(levels) >= len(down_t):
+            raise ValueError(
+                f"non_local_levels must be scales 0..{len(down_t) - 1}, got {sorted(levels)}"
+            )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.depth = len(down_t)
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             self.body = _SkipLevel(
-                0, in_channels, down_t, up_t, skip_t, upsample_mode, track_running_stats
+                0,
+                in_channels,
+                down_t,
+                up_t,
+                skip_t,
+                upsample_mode,
+                track_running_stats,
+                bool(concat_norm),
+                levels,
             )
             self.head = nn.Sequential(nn.Conv2d(up_t[0], out_channels, 1), nn.Sigmoid())
 

@@ -1,0 +1,194 @@
+"""Method type ``selfdeblur``: blind deblurring with two deep priors (Ren, Zhang, Wang, Hu &
+Zuo, "Neural Blind Deconvolution Using Deep Priors", CVPR 2020; methods spec section B;
+code ``csdwren/SelfDeblur``, ``selfdeblur_levin.py`` and ``selfdeblur_lai.py``).
+
+- Image generator G_x: the DIP skip network (5 scales of ``image_net.channels``
+  channels, ``image_net.skip`` skip channels, bilinear upsampling, BatchNorm on the
+  concatenations, a dot-product non-local block at scales 2-4 when ``image_net.non_local``)
+  on an 8-channel noise input of the latent's size, U(0, 0.1), to which every step adds
+  ``input_noise`` (0.001) times fresh N(0, 1) noise; sigmoid output.
+- Kernel generator G_k: :class:`~inrdeblur.networks.kernel_generators.FCNKernel`
+  (fixed 200-d input, 1000 hidden units, ReLU6, softmax over the K x K taps).
+
+Loss: the mean squared error of the re-blur ``G_x (*) G_k`` ('valid') against the
+observation for the first ``mse_iterations``, then ``1 - SSIM`` (the code's schedule;
+'auto': 1000 for kernels up to 27 px as in ``selfdeblur_levin.py``, 500 above as in
+``selfdeblur_lai.py``). Adam, ``lr_image`` (0.01) and ``lr_kernel`` (1e-4) halved at
+``lr_milestones`` (2000, 3000, 4000), 5000 iterations.
+
+Differences from the reference code:
+
+- The estimate is G_x of the unperturbed input after the last update (the code saves the
+  output of its last, perturbed step).
+- Channels are those of the observation (the code runs gray or Y only); an RGB image
+  shares the kernel across channels, as VDIP and the cross-scale INR do.
+- The seed is the fit's seed, not a fixed one; SelfDeblur's authors note that results
+  vary with it, hence several seeds per image.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from inrdeblur.methods.base import IterationCallback, Method, MethodResult, Problem, resolve_device
+from inrdeblur.methods.blind_fit import (
+    BlindProgram,
+    blur_latent,
+    crop_latent,
+    fit_blind,
+    noise_input,
+    ssim_loss,
+    step_decay,
+)
+from inrdeblur.networks.kernel_generators import FCNKernel
+from inrdeblur.networks.skip import SkipNet
+
+#: channels of the image generator's noise input
+INPUT_CHANNELS = 8
+#: scales of the skip network that get a non-local block (SelfDeblur's ``i > 1``)
+NON_LOCAL_LEVELS = (2, 3, 4)
+#: largest kernel bound for which ``mse_iterations: auto`` is the Levin script's 1000
+AUTO_LEVIN_MAX = 27
+
+
+def mse_iterations(recipe_value: Any, kernel_size: int) -> int:
+    """Iterations of the MSE phase: an integer as given, 'auto' by the kernel bound."""
+    if recipe_value == "auto":
+        return 1000 if kernel_size <= AUTO_LEVIN_MAX else 500
+    return int(recipe_value)
+
+
+class SelfDeblurProgram(BlindProgram):
+    """The networks and schedule of one SelfDeblur fit (module docstring)."""
+
+    def __init__(
+        self, recipe: dict[str, Any], y: torch.Tensor, kernel_size: int, device: torch.device
+    ):
+        self.recipe = recipe
+        self.y = y
+        self.kernel_size = kernel_size
+        self.iterations = int(recipe["iterations"])
+        self.mse_iterations = mse_iterations(recipe["mse_iterations"], kernel_size)
+        image_net = recipe["image_net"]
+        levels = int(image_net["levels"])
+        width = int(image_net["channels"])
+        non_local = [lv for lv in NON_LOCAL_LEVELS if lv < levels] if image_net["non_local"] else []
+        self.image_net = SkipNet(
+            in_channels=INPUT_CHANNELS,
+            out_channels=y.shape[1],
+            down=(width,) * levels,
+            up=(width,) * levels,
+            skip=(int(image_net["skip"]),) * levels,
+            upsample_mode="bilinear",
+            non_local_levels=non_local,
+        ).to(device)
+        kernel_net = recipe["kernel_net"]
+        self.kernel_net = FCNKernel(
+            kernel_size, noise_dim=int(kernel_net["noise_dim"]), hidden=int(kernel_net["hidden"])
+        ).to(device)
+        latent = (y.shape[-2] + kernel_size - 1, y.shape[-1] + kernel_size - 1)
+        self.noise = noise_input(INPUT_CHANNELS, latent, device)
+        self.input_noise = float(recipe["input_noise"])
+        self.base_lr = (float(recipe["lr_image"]), float(recipe["lr_kernel"]))
+        self.optimiser = torch.optim.Adam(
+            [
+                {"params": self.image_net.parameters(), "lr": self.base_lr[0]},
+                {"params": self.kernel_net.parameters(), "lr": self.base_lr[1]},
+            ]
+        )
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        return {"image_net": self.image_net, "kernel_net": self.kernel_net}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "image_net": self.image_net.state_dict(),
+            "kernel_net": self.kernel_net.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "noise": self.noise,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.image_net.load_state_dict(state["image_net"])
+        self.kernel_net.load_state_dict(state["kernel_net"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.noise = state["noise"].to(self.noise.device)
+
+    def step(self, iteration: int) -> dict[str, Any]:
+        recipe = self.recipe
+        lr = [
+            step_decay(base, iteration, list(recipe["lr_milestones"]), float(recipe["lr_gamma"]))
+            for base in self.base_lr
+        ]
+        for group, value in zip(self.optimiser.param_groups, lr, strict=True):
+            group["lr"] = value
+        self.optimiser.zero_grad(set_to_none=True)
+        net_input = self.noise
+        if self.input_noise:
+            net_input = net_input + self.input_noise * torch.randn_like(net_input)
+        latent = self.image_net(net_input)
+        kernel = self.kernel_net()
+        reblur = blur_latent(latent, kernel)
+        if iteration < self.mse_iterations:
+            loss = torch.mean((reblur - self.y) ** 2)
+        else:
+            loss = ssim_loss(reblur, self.y)
+        loss.backward()
+        self.optimiser.step()
+        return {
+            "loss": loss.item(),
+            "data_loss": loss.item(),
+            "reg_loss": math.nan,
+            "lr": lr[0],
+            "estimate": crop_latent(latent, self.kernel_size, self.y.shape[-2:]),
+        }
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            latent = self.image_net(self.noise)
+            kernel = self.kernel_net()
+        return crop_latent(latent, self.kernel_size, self.y.shape[-2:]), kernel
+
+    def extra(self) -> dict[str, Any]:
+        return {"mse_iterations": self.mse_iterations}
+
+
+class SelfDeblur(Method):
+    """Blind deblurring by SelfDeblur (module docstring)."""
+
+    type = "selfdeblur"
+    blind = True
+
+    def run(
+        self,
+        problem: Problem,
+        seed: int,
+        *,
+        progress: bool = True,
+        checkpoint_path: str | None = None,
+        checkpoint_every: int = 0,
+        checkpoint_seconds: float = 0,
+        on_iteration: IterationCallback | None = None,
+    ) -> MethodResult:
+        recipe = {k: v for k, v in self.recipe.items() if k != "tuned_on"}
+        return fit_blind(
+            problem,
+            recipe,
+            seed,
+            lambda y, k, device: SelfDeblurProgram(recipe, y, k, device),
+            resolve_device(recipe.get("device", "auto")),
+            method=self.type,
+            progress=progress,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+            on_iteration=on_iteration,
+        )
+
+
+METHOD = SelfDeblur
