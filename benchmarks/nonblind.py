@@ -62,9 +62,11 @@ from inrdeblur.config import dataset_settings, load_params
 from inrdeblur.data import kodak, lai, levin
 from inrdeblur.data.prepare import fit_max_side, luma_scene, prepare_scene
 from inrdeblur.data.synthesize import synthesize
+from inrdeblur.fit.run import kernel_size_bound
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.methods.classical import ClassicalMethod
 from inrdeblur.metrics.evaluate import make_reference, score_estimate
+from inrdeblur.metrics.kernels import kernel_similarity
 from inrdeblur.records.blurred import BlurredImage
 from inrdeblur.records.scene import Scene
 from inrdeblur.report.published import load_published, matching_rows
@@ -189,14 +191,15 @@ def _value(text: str) -> Any:
 def run_method(image: Image, label: str, recipe: dict[str, Any], seed: int) -> dict[str, Any]:
     """One method on one image: its scores and facts, as one row."""
     scene, blurred, reference = image.scene, image.blurred, image.reference
+    recipe = copy.deepcopy(recipe)
+    method = build_method(recipe)
     problem = Problem(
         blurry=blurred.blurry,
-        operator=blurred.operator(),
+        operator=None if method.blind else blurred.operator(),
+        kernel_size=kernel_size_bound(label, recipe, scene, blurred) if method.blind else None,
         sharp=blurred.target(scene.sharp),
         description=f"{label} {scene.id}",
     )
-    recipe = copy.deepcopy(recipe)
-    method = build_method(recipe)
     torch_seed = seed_from_string("fit", seed, scene.dataset, scene.id)
     start = time.perf_counter()
     result = method.run(problem, torch_seed, progress=False)
@@ -224,6 +227,11 @@ def run_method(image: Image, label: str, recipe: dict[str, Any], seed: int) -> d
         "channels": problem.channels,
         "observation_sha256": problem.observation_sha256(),
         "reference_sha256": scores["reference_sha256"],
+        "kernel_similarity": (
+            kernel_similarity(result.kernel, blurred.kernel)
+            if result.kernel is not None and blurred.kernel is not None
+            else math.nan
+        ),
     }
 
 
@@ -441,14 +449,14 @@ def common_images(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 _FLOATS = {
     "psnr", "ssim", "psnr_aligned", "ssim_aligned", "ssd_aligned", "psnr_blurry",
-    "psnr_aligned_blurry", "time_s", "t_final_s",
+    "psnr_aligned_blurry", "time_s", "t_final_s", "kernel_similarity",
 }  # fmt: skip
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = dict(row)
     for key in _FLOATS:
-        out[key] = float(row[key])
+        out[key] = float(row.get(key, "nan"))
     out["seed"], out["channels"] = int(row["seed"]), int(row["channels"])
     out["classical"] = row["classical"] == "True"
     return out

@@ -13,7 +13,13 @@ type is one new module here and one ``if/then`` branch of the ``method`` schema.
 - ``richardson_lucy``: Richardson-Lucy iterations with the operator and its adjoint
   (:mod:`inrdeblur.methods.richardson_lucy`);
 - ``sparse_irls``: a hyper-Laplacian derivative prior by iteratively reweighted least
-  squares (:mod:`inrdeblur.methods.sparse_irls`).
+  squares (:mod:`inrdeblur.methods.sparse_irls`);
+- ``cross_scale_inr`` (blind): the cross-scale self-supervised INR of Zhang, Quan & Ji
+  (:mod:`inrdeblur.methods.cross_scale_inr`);
+- ``selfdeblur`` (blind): SelfDeblur's two deep priors (:mod:`inrdeblur.methods.selfdeblur`).
+
+A blind method (``Method.blind``) gets no operator but a kernel-size bound, and returns
+its kernel estimate; the blind types share their loop in :mod:`.blind_fit`.
 
 Every method gets the same :class:`~inrdeblur.methods.base.Problem` (observation and
 operator) and returns a :class:`~inrdeblur.methods.base.MethodResult`.
