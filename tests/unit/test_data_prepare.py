@@ -462,3 +462,18 @@ def test_the_prepare_command_validates_the_section_and_names_the_key(tmp_path, c
         == 0
     )
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["coins.npz"]
+
+
+def test_max_side_scales_the_blind_kernel_bound_with_the_kernel():
+    """Levin's 27 px bound of kernel 4, on the real files halved to 128 px: the smallest
+    odd side holding 27 x 128/255 (= 13.6) is 15, and it still holds the downscaled true
+    kernel; the paper's bound is kept in attrs["resize"]."""
+    from support import LEVIN_DIR
+
+    if not (LEVIN_DIR / "SHA256SUMS").is_file():
+        pytest.skip(f"the shared Levin copy is not at {LEVIN_DIR}")
+    scene = prepare_scene("levin", "im1_kernel4", {"root": str(LEVIN_DIR), "max_side": 128})
+    assert max(scene.shape) == 128
+    assert scene.attrs["kernel_size_bound"] == 15
+    assert scene.attrs["resize"]["original_kernel_size_bound"] == 27
+    assert max(scene.kernel.shape) <= 15

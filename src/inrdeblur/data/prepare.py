@@ -51,9 +51,10 @@ W)``, so the longer side becomes ``max_side``; the per-axis factors are ``s_y = 
   approximately consistent (downscaling and blurring commute only approximately), which
   ``attrs["resize"]["kernel_note"]`` records.
 - the trajectory (metres, degrees) is unchanged; reader attrs that describe the stored
-  files (kernel sizes, logged image sizes) keep describing them, except a photo's
-  ``kernel_size_bound``, which becomes the smallest odd side holding the bound times the
-  larger factor (:func:`scale_kernel_bound`; the original in ``attrs["resize"]``).
+  files (kernel sizes, logged image sizes) keep describing them, except the blind
+  methods' ``kernel_size_bound`` (Levin's, Lai's, a photo's), which becomes the smallest
+  odd side holding the bound times the larger factor (:func:`scale_kernel_bound`; the
+  original in ``attrs["resize"]``), so that it still bounds the downscaled kernel.
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ def prepare_scene(dataset: str, scene_id: str, settings: dict[str, Any]) -> Scen
         scene = luma_scene(scene)
     if settings.get("max_side") is not None:
         scene = fit_max_side(scene, int(settings["max_side"]))
-        if dataset == "photos" and "resize" in scene.attrs:
-            scene = _scale_photo_bound(scene)
+        if "resize" in scene.attrs:
+            scene = _scale_kernel_bound(scene)
     return scene
 
 
@@ -238,8 +239,8 @@ def _checked_photos(settings: dict[str, Any]) -> list[str]:
         raise PrepareError(f"photos: {err}") from err
 
 
-def _scale_photo_bound(scene: Scene) -> Scene:
-    """A downscaled photo with its ``kernel_size_bound`` scaled (module docstring)."""
+def _scale_kernel_bound(scene: Scene) -> Scene:
+    """A downscaled scene with its ``kernel_size_bound`` scaled (module docstring)."""
     bound = scene.attrs.get("kernel_size_bound")
     if bound is None:
         return scene
