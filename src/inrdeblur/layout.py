@@ -64,6 +64,8 @@ FIT_ESTIMATE_PNG = FIT_DIR + "/" + FIT_FILES["estimate_png"]
 FIT_ESTIMATE_NPZ = FIT_DIR + "/" + FIT_FILES["estimate_npz"]
 FIT_TRACE = FIT_DIR + "/" + FIT_FILES["trace"]
 FIT_META = FIT_DIR + "/" + FIT_FILES["meta"]
+#: a blind fit's kernel estimate as an image, beside the four outputs (scaled to its max)
+FIT_KERNEL_PNG_NAME = "kernel.png"
 FIT_INDEX = "results/fits/{method}/index.csv"
 #: the checkpoints of a running fit job, one ``seed<k>.pt`` per seed, deleted when the job
 #: ends; outside the job's folder, which Snakemake deletes before it reruns a failed job

@@ -158,12 +158,16 @@ def test_blind_fits_report_kernels_and_error_ratios(report, project):
     import json
 
     import numpy as np
+    from PIL import Image
 
     from inrdeblur.records.fit import FitEstimate
 
     for scene, bound in (("im1_kernel1", 17), ("im2_kernel3", 13)):
         fit = project / "results/fits/selfdeblur/true_kernel_stored/levin" / scene / "seed0"
-        assert FitEstimate.load(fit / "estimate.npz").kernel.shape == (bound, bound)
+        kernel = FitEstimate.load(fit / "estimate.npz").kernel
+        assert kernel.shape == (bound, bound)
+        png = np.asarray(Image.open(fit / "kernel.png"), dtype=np.float64)
+        np.testing.assert_allclose(png / 255, kernel / kernel.max(), atol=0.5 / 255 + 1e-6)
         assert json.loads((fit / "meta.json").read_text())["kernel_size"] == bound
     records = json.loads(
         (project / "results/metrics/selfdeblur/true_kernel_stored/levin.json").read_text()

@@ -7,7 +7,8 @@ all written atomically:
 
 - ``estimate.png``: 8-bit sharp estimate, clipped to [0, 1];
 - ``estimate.npz``: ``estimate`` (H, W, C) float32 (the observation's channels), unclipped,
-  and a blind method's ``kernel`` estimate (:class:`~inrdeblur.records.fit.FitEstimate`);
+  and a blind method's ``kernel`` estimate (:class:`~inrdeblur.records.fit.FitEstimate`),
+  which is also written as ``kernel.png`` (8-bit, scaled to its maximum);
 - ``trace.csv``: per iteration ``iteration, loss, data_loss, reg_loss, psnr, lr, seconds``
   (``psnr`` against the sharp image, for monitoring only; it never enters the loss);
 - ``meta.json``: method, recipe, seeds, device, wall time, model size, package versions,
@@ -191,6 +192,12 @@ def run_fit(
         err.seed = seed
         raise
     write_png(outputs["estimate_png"], np.clip(result.estimate, 0.0, 1.0))
+    if result.kernel is not None:  # a blind fit: its kernel, scaled to its maximum
+        peak = float(result.kernel.max())
+        write_png(
+            Path(outputs["estimate_png"]).with_name(layout.FIT_KERNEL_PNG_NAME),
+            (result.kernel / peak if peak > 0 else result.kernel)[..., None],
+        )
     FitEstimate(result.estimate, result.kernel).save(outputs["estimate_npz"])
     write_text(outputs["trace"], _trace_csv(result.trace))
     last = result.trace[-1]
