@@ -135,14 +135,14 @@ def cmd_index_fits(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from inrdeblur.data.registry import scene_ids
+    from inrdeblur.experiment import dataset_scene_ids
     from inrdeblur.metrics.evaluate import evaluate_set
 
     records = evaluate_set(
         method=args.method,
         blur=args.blur,
         dataset=args.dataset,
-        scenes=scene_ids(args.dataset, args.settings),
+        scenes=dataset_scene_ids(args.dataset, args.settings),
         seeds=args.seeds,
         out=args.out,
         lpips=args.lpips,

@@ -8,8 +8,12 @@ line: at paper scale they are longer than the operating system allows for one ar
 here.
 
 ``params`` is a validated params dict (:func:`inrdeblur.config.validate_params`); only
-``studies`` and ``datasets`` are read. Each enabled study is its own datasets x blurs x
-methods x seeds; what runs is their union, each item once:
+``studies`` and ``datasets`` are read. The scenes of a dataset are those its settings list
+or, for ``scenes: all``, its whole manifest; a folder of the user's own (photos) has no
+manifest, and its ``all`` is every photo in it when this module is asked
+(:func:`dataset_scene_ids`, relative roots from the working directory). Each enabled
+study is its own datasets x blurs x methods x seeds; what runs is their union, each item
+once:
 
 - an *image* is one blurred image: ``(blur, dataset, scene)`` for every blur x dataset x
   scene of a study;
@@ -32,13 +36,20 @@ methods x seeds; what runs is their union, each item once:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from inrdeblur import layout
-from inrdeblur.data.registry import has_reference_blur, scene_ids
-from inrdeblur.fileio import write_json
+from inrdeblur.data.registry import (
+    USER_FOLDERS,
+    entry,
+    has_reference_blur,
+    reader_root,
+    scene_ids,
+)
+from inrdeblur.fileio import InputFileError, write_json
 
 
 def enabled_studies(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -84,9 +95,52 @@ def fit_seeds(params: dict[str, Any], method: str, blur: str, dataset: str) -> l
     return sorted(seeds)
 
 
+def _user_folder_reader(dataset: str):
+    """The reader module of a user's folder (``list_ids``, ``input_files``)."""
+    return importlib.import_module(entry(dataset)["reader"])
+
+
+def user_folder_files(dataset: str, settings: dict[str, Any]) -> list[Path]:
+    """Every file the reader of a user's folder (:data:`~inrdeblur.data.registry.USER_FOLDERS`)
+    reads in ``settings["root"]``: the photos and ``kernel_sizes.csv``, so that a changed
+    file prepares the scenes again; ``[]`` for other datasets.
+
+    Raises:
+        InputFileError: the folder is missing or holds no photo, naming
+            ``datasets.<dataset>.root`` and the folder.
+    """
+    if dataset not in USER_FOLDERS:
+        return []
+    folder = reader_root(dataset, settings["root"])
+    try:
+        return list(_user_folder_reader(dataset).input_files(folder))
+    except InputFileError as err:
+        raise InputFileError(f"datasets.{dataset}.root: {err}") from err
+
+
+def dataset_scene_ids(dataset: str, settings: dict[str, Any]) -> list[str]:
+    """Scene ids of ``dataset`` selected by its validated ``datasets.<dataset>`` settings:
+    :func:`~inrdeblur.data.registry.scene_ids`, except that ``scenes: all`` of a user's
+    folder (:data:`~inrdeblur.data.registry.USER_FOLDERS`: photos) is every scene its
+    reader lists in ``settings["root"]`` now, sorted.
+
+    Raises:
+        InputFileError: that folder is missing or holds no photo, naming
+            ``datasets.<dataset>.root`` and the folder.
+    """
+    if dataset in USER_FOLDERS and settings.get("scenes", "all") == "all":
+        folder = reader_root(dataset, settings["root"])
+        try:
+            return list(_user_folder_reader(dataset).list_ids(folder))
+        except InputFileError as err:
+            raise InputFileError(f"datasets.{dataset}.root: {err}") from err
+    return scene_ids(dataset, settings)
+
+
 def scenes_by_dataset(params: dict[str, Any]) -> dict[str, list[str]]:
-    """Scene ids of every dataset of the enabled studies, in manifest order."""
-    return {d: scene_ids(d, params["datasets"][d]) for d in datasets(params)}
+    """Scene ids of every dataset of the enabled studies, in manifest order (a user's
+    folder: :func:`dataset_scene_ids`)."""
+    return {d: dataset_scene_ids(d, params["datasets"][d]) for d in datasets(params)}
 
 
 def blur_datasets(params: dict[str, Any]) -> list[tuple[str, str]]:

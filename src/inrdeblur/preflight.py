@@ -7,7 +7,8 @@ params and the machine alone, one message per problem naming the key or the comm
 
 - **dataset roots**: a dataset of an enabled study whose ``root`` the user set (anything but
   ``data/raw/<dataset>``, which ``inrdeblur fetch`` fills) is read as it is, so the folder
-  must exist;
+  must exist; a folder of the user's own (photos), never fetched, must hold photos
+  wherever it is;
 - **mirrors**: a local ``mirror`` (a path or ``file://`` URL) of a dataset that is fetched
   must exist; an http(s) mirror is not contacted;
 - **SLURM** (``executor == "slurm"``): the commands the executor plugin submits, polls and
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from inrdeblur import layout
-from inrdeblur.experiment import datasets
+from inrdeblur.data.registry import USER_FOLDERS
+from inrdeblur.experiment import datasets, user_folder_files
+from inrdeblur.fileio import InputFileError
 
 #: what the SLURM executor runs: submit, poll (``slurm-status-command: squeue``), cancel
 SLURM_COMMANDS = ("sbatch", "squeue", "scancel")
@@ -37,7 +40,10 @@ SLURM_COMMANDS = ("sbatch", "squeue", "scancel")
 def is_fetched(params: dict[str, Any], dataset: str) -> bool:
     """True when ``dataset`` is read from ``data/raw/<dataset>``, the folder ``inrdeblur
     fetch`` fills: a downloaded dataset whose ``root`` is the default. A root set by the
-    user is a local copy (nothing is fetched); generated data (demo) has no root."""
+    user is a local copy (nothing is fetched); generated data (demo) has no root, and a
+    folder of the user's own (photos) is never fetched, wherever it is."""
+    if dataset in USER_FOLDERS:
+        return False
     root = params["datasets"].get(dataset, {}).get("root")
     return root is not None and os.path.normpath(root) == os.path.join(layout.RAW_DIR, dataset)
 
@@ -60,7 +66,16 @@ def dataset_problems(params: dict[str, Any], root: str | os.PathLike = ".") -> l
     for name in datasets(params):
         settings = params["datasets"].get(name, {})
         folder = settings.get("root")
-        if folder is not None and not is_fetched(params, name):
+        if name in USER_FOLDERS:
+            folder = folder or os.path.join(layout.RAW_DIR, name)
+            try:
+                user_folder_files(name, {**settings, "root": str(base / folder)})
+            except InputFileError as err:
+                problems.append(
+                    f"{err} (the folder of your own photos, read as it is: put them there or "
+                    f"set datasets.{name}.root to their folder)"
+                )
+        elif folder is not None and not is_fetched(params, name):
             if not (base / folder).is_dir():
                 problems.append(
                     f"datasets.{name}.root: {folder} is not a folder (a root you set is read "

@@ -139,6 +139,84 @@ def test_blurs_and_datasets_are_checked_within_each_study(params):
     ]
 
 
+def photos_study(params, blurs=("as_taken",), methods=("selfdeblur_cpu",)):
+    """``params`` with an observed blur and a study of the user's photos (``scenes: all``)."""
+    params["blurs"]["as_taken"] = {"model": "observed"}
+    params["datasets"]["photos"] = {"root": "my_photos"}
+    params["studies"]["mine"] = {
+        "datasets": ["photos"],
+        "blurs": list(blurs),
+        "methods": list(methods),
+        "seeds": [0],
+    }
+    return params
+
+
+def test_a_blind_method_on_photos_as_taken_is_valid(params):
+    filled = validate_params(photos_study(params))
+    assert filled["blurs"]["as_taken"] == {"model": "observed"}  # no keys it would ignore
+    assert filled["datasets"]["photos"]["scenes"] == "all"  # the folder is listed later
+    # a stored observation of a uniform blur is accepted too, as before
+    params["blurs"]["stored"] = {"model": "uniform", "observation": "scene"}
+    params["studies"]["mine"]["blurs"] = ["as_taken", "stored"]
+    validate_params(params)
+
+
+def test_an_observed_blur_takes_no_other_key(params):
+    photos_study(params)["blurs"]["as_taken"]["noise_std"] = 0.01
+    assert problems_of(params) == [
+        "blurs.as_taken.noise_std: unknown key for model 'observed' (allowed: model)"
+    ]
+
+
+def test_non_blind_methods_are_refused_where_there_is_no_operator(params):
+    # tikhonov on the photos, which have no blur to deconvolve with ...
+    problems = problems_of(photos_study(params, methods=("selfdeblur_cpu", "tikhonov")))
+    assert problems == [
+        "studies.mine: methods.tikhonov: type 'tikhonov_cg' deblurs with the blur's operator, "
+        "and blur 'as_taken' (model 'observed') has none; only blind methods "
+        "(cross_scale_inr, selfdeblur) apply",
+        "studies.mine: methods.tikhonov: type 'tikhonov_cg' deblurs with a known blur, and "
+        "dataset 'photos' has only its blurry photos (no sharp image, no kernel); only blind "
+        "methods (cross_scale_inr, selfdeblur) apply",
+    ]
+    # ... and the observed blur on Levin's stored images: no operator for siren_tv either
+    params["studies"]["mine"]["datasets"] = ["levin"]
+    params["studies"]["mine"]["methods"] = ["siren_tv"]
+    (problem,) = problems_of(params)
+    assert problem.startswith("studies.mine: methods.siren_tv: type 'inr' deblurs with the ")
+    assert "blur 'as_taken' (model 'observed') has none" in problem
+
+
+def test_photos_cannot_be_blurred_synthetically(params):
+    problems = problems_of(photos_study(params, blurs=("motion",)))
+    assert problems == [
+        "studies.mine: blurs.motion.observation: 'synthesize' blurs the sharp image, which "
+        "dataset 'photos' does not have (no ground truth); use model 'observed'"
+    ]
+
+
+def test_an_observed_blur_needs_stored_blurry_images(params):
+    photos_study(params)["studies"]["mine"]["datasets"] = ["kodak"]
+    assert problems_of(params) == [
+        "studies.mine: blurs.as_taken.model: 'observed' needs stored blurry images, which "
+        "dataset 'kodak' does not have (datasets with them: demo, levin, lai, gopro, "
+        "virtualcmb, realcmb, photos)"
+    ]
+
+
+def test_the_blind_method_types_are_those_of_the_classes():
+    """Validation names the blind types without importing the methods; the classes say."""
+    from inrdeblur.blur.models import BLUR_MODELS, OBSERVED
+    from inrdeblur.config.params import BLIND_METHOD_TYPES, OBSERVED_MODEL
+    from inrdeblur.methods import method_class
+
+    types = schema()["$defs"]["method"]["properties"]["type"]["enum"]
+    assert sorted(BLIND_METHOD_TYPES) == sorted(t for t in types if method_class(t).blind)
+    assert OBSERVED_MODEL == OBSERVED
+    assert schema()["$defs"]["blur"]["properties"]["model"]["enum"] == list(BLUR_MODELS)
+
+
 def test_unknown_inr_type_is_named(params):
     params["methods"]["siren_tv"]["inr"]["type"] = "wire"
     (problem,) = problems_of(params)

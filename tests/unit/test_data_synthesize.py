@@ -162,3 +162,36 @@ def test_one_job_blurs_every_scene_of_a_prepared_folder(tmp_path):
     with pytest.raises(ValueError, match=f"{tmp_path / 'empty'}: no scene records"):
         synthesize_folder(tmp_path / "empty", "b", recipe, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_observed_blur_is_the_stored_blurry_image_without_an_operator(scene, tmp_path):
+    from skimage.metrics import peak_signal_noise_ratio
+
+    params = {
+        "studies": {"s": {"datasets": ["demo"], "blurs": ["b"], "methods": ["m"], "seeds": [0]}},
+        "datasets": {"demo": {"size": 128}},
+        "blurs": {"b": {"model": "observed"}},
+        "methods": {"m": {"type": "selfdeblur"}},  # a non-blind method would be refused
+    }
+    recipe = validate_params(params)["blurs"]["b"]
+    assert recipe == {"model": "observed"}
+    blurred = synthesize(scene, "as_taken", recipe)
+    np.testing.assert_array_equal(blurred.blurry, scene.blurry)
+    assert blurred.kernel is None and blurred.depth is None and blurred.trajectory is None
+    assert blurred.attrs["observation"] == "scene" and blurred.attrs["operator"] is None
+    expected = peak_signal_noise_ratio(
+        scene.sharp.astype(np.float64), scene.blurry.astype(np.float64), data_range=1.0
+    )
+    assert blurred.attrs["blurry_psnr"] == pytest.approx(expected, abs=1e-9)
+    blurred.save(tmp_path / "b.npz")
+    loaded = BlurredImage.load(tmp_path / "b.npz")
+    np.testing.assert_array_equal(loaded.blurry, scene.blurry)
+    assert loaded.kernel is None and loaded.attrs == blurred.attrs
+    with pytest.raises(ValueError, match="blurs.as_taken.model: 'observed' has no blur operator"):
+        loaded.operator()
+
+
+def test_an_observed_blur_needs_a_stored_blurry_image(scene):
+    sharp_only = Scene(dataset="kodak", id="kodim01", sharp=scene.sharp)
+    with pytest.raises(ValueError, match="which scene kodak/kodim01 does not have"):
+        synthesize(sharp_only, "as_taken", {"model": "observed"})

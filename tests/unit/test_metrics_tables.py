@@ -188,6 +188,59 @@ def test_contract_violations_are_named(change: dict, message: str) -> None:
         tables.metrics_table([records()[0], {**records()[1], **change}])
 
 
+def photo(method: str, scene: str, seed: int, time_s: float) -> dict:
+    """The record of a fit of a photo without a sharp image, as the evaluate stage writes it."""
+    return rec(
+        method,
+        scene,
+        seed,
+        None,
+        None,
+        dataset="photos",
+        blur="as_taken",
+        ssim=None,
+        ssim_blurry=None,
+        lpips=None,
+        lpips_blurry=None,
+        lpips_status="missing: no sharp reference (the photos dataset has no sharp images)",
+        reference="none: the photos dataset has no sharp images",
+        time_s=time_s,
+        blind=True,
+    )
+
+
+def test_records_without_a_reference_have_no_psnr_and_dashes_in_the_summary() -> None:
+    data = [photo("selfdeblur", "a", 0, 10.0), photo("selfdeblur", "b", 0, 30.0)]
+    metrics = tables.metrics_table([*records(), *data])
+    rows = metrics[metrics["dataset"] == "photos"]
+    assert len(rows) == 2
+    for column in ("psnr", "ssim", "lpips", "psnr_blurry", "ssim_blurry", "lpips_blurry"):
+        assert rows[column].isna().all(), column
+    summary = tables.summary_table(metrics).set_index(["dataset", "method"])
+    for method in ("selfdeblur", tables.BLURRY_METHOD):
+        for column in ("psnr_mean", "ssim_mean", "lpips_mean", "psnr_gain_mean"):
+            assert math.isnan(summary.loc[("photos", method), column]), (method, column)
+    assert summary.loc[("photos", "selfdeblur"), "time_s_mean"] == 20.0  # (10 + 30) / 2
+    assert summary.loc[("levin", "siren"), "psnr_mean"] == 29.5  # the others are unchanged
+    text = tables.format_summary(tables.summary_table(metrics))
+    block = text[text.index("photos / as_taken") :].splitlines()
+    assert block[1].split()[:5] == ["blurry", "input", "2", "-", "-"]
+    assert block[2].split()[:5] == ["selfdeblur", "2", "x", "1", "-"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"psnr": None}, "'psnr' is null, which only a record whose 'reference' is 'none:"),
+        ({"reference": "none: no sharp image"}, "'psnr' is 32.0, but 'reference' says"),
+        ({"reference": 1}, "'reference' must be a string"),
+    ],
+)
+def test_a_null_psnr_needs_a_record_without_a_reference(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=rf"metrics record 1 .*{message}"):
+        tables.metrics_table([records()[0], {**records()[1], **change}])
+
+
 def test_missing_key_is_named() -> None:
     bad = {k: v for k, v in records()[0].items() if k != "time_s"}
     with pytest.raises(ValueError, match="missing key.*time_s"):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from blur_operators import OPERATOR_NAMES, GlobalBlur, make_operator
 
-from inrdeblur.blur.models import MODELS, build_operator, operator_class
+from inrdeblur.blur.models import MODELS, OBSERVED, build_operator, operator_class, scene_inputs
 from inrdeblur.blur.operator import BlurOperator, EmbeddedTile
 from inrdeblur.blur.trajectory import hand_shake
 from inrdeblur.blur.uniform import UniformBlur
@@ -161,10 +161,17 @@ def test_a_tile_outside_the_image_is_refused(operator):
 
 def test_every_model_of_the_schema_is_registered():
     schema_models = params.schema()["$defs"]["blur"]["properties"]["model"]["enum"]
-    assert sorted(schema_models) == sorted(MODELS)
+    assert sorted(schema_models) == sorted([*MODELS, OBSERVED])
     for model in MODELS:
         cls = operator_class(model)
         assert issubclass(cls, BlurOperator) and cls.model == model and cls.scene_inputs
+        assert scene_inputs(model) == cls.scene_inputs
+
+
+def test_the_observed_model_has_no_operator():
+    assert scene_inputs(OBSERVED) == ()
+    with pytest.raises(ValueError, match="'observed' has no blur operator.*only a blind"):
+        operator_class(OBSERVED)
 
 
 def test_an_unknown_model_is_a_clear_error():

@@ -363,3 +363,66 @@ def test_blur_and_evaluate_without_ground_truth(folder: Path, tmp_path: Path):
     assert record["lpips_status"].startswith("missing: no sharp reference")
     assert (record["time_s"], record["size_mb"], record["iterations"]) == (2.5, 0.25, 7)
     assert read_json(out) == record
+
+
+# --------------------------------------------------------------------------- the workflow's view
+
+
+def test_scenes_all_is_the_folder_listed_when_the_jobs_are_built(folder: Path, tmp_path: Path):
+    from inrdeblur.experiment import dataset_scene_ids, user_folder_files
+
+    assert dataset_scene_ids("photos", settings(folder)) == sorted(PHOTOS)
+    assert dataset_scene_ids("photos", settings(folder, scenes=["coffee"])) == ["coffee"]
+    files = [folder / name for _, (name, _) in sorted(PHOTOS.items())]
+    assert user_folder_files("photos", settings(folder)) == files  # not notes.txt
+    (folder / "kernel_sizes.csv").write_text("image,kernel_size\ncamera.jpg,9\n")
+    assert user_folder_files("photos", settings(folder)) == [*files, folder / "kernel_sizes.csv"]
+    assert user_folder_files("levin", {"root": str(folder)}) == []
+    missing = tmp_path / "nowhere"
+    with pytest.raises(InputFileError, match=rf"datasets.photos.root: {missing}: photos folder"):
+        dataset_scene_ids("photos", settings(missing))
+
+
+def test_photos_are_never_fetched_and_preflight_checks_their_folder(folder: Path, tmp_path):
+    from inrdeblur.data.download import FetchError
+    from inrdeblur.data.fetch import fetch_entry
+    from inrdeblur.preflight import dataset_problems, is_fetched
+
+    params = {
+        "studies": {"mine": {"enabled": True, "datasets": ["photos"]}},
+        "datasets": {"photos": {"root": "data/raw/photos"}},  # the default root
+    }
+    assert not is_fetched(params, "photos")
+    (problem,) = dataset_problems(params, tmp_path)
+    assert problem.startswith(
+        f"datasets.photos.root: {tmp_path / 'data/raw/photos'}: photos folder not found"
+    )
+    (tmp_path / "data/raw/photos").mkdir(parents=True)
+    (problem,) = dataset_problems(params, tmp_path)
+    assert problem.startswith(f"datasets.photos.root: {tmp_path / 'data/raw/photos'}: no photos")
+    params["datasets"]["photos"]["root"] = str(folder)
+    assert dataset_problems(params, tmp_path) == []
+    raw = tmp_path / "data/raw"
+    (raw / "photos" / "a.png").write_bytes((folder / "coffee.JPEG").read_bytes())
+    with pytest.raises(FetchError, match="'photos' is a folder of your own"):
+        fetch_entry("photos", raw_dir=raw, progress=False)
+    # nothing written: no stamp or SHA256SUMS in the folder, no checksums beside it
+    assert [p.name for p in raw.iterdir()] == ["photos"]
+    assert [p.name for p in (raw / "photos").iterdir()] == ["a.png"]
+
+
+def test_a_blind_fit_of_a_photo_needs_a_kernel_bound(folder: Path):
+    from inrdeblur.fit.run import kernel_size_bound
+
+    (folder / "kernel_sizes.csv").write_text("image,kernel_size\ncamera.jpg,9\n")
+    recipe = {"type": "selfdeblur", "kernel_size": None}
+    for scene_id, expected in (("camera", 9), ("coffee", None)):
+        scene = prepare_scene("photos", scene_id, settings(folder))
+        blurred = synthesize(scene, "as_taken", {"model": "observed"})
+        assert blurred.kernel is None
+        if expected is not None:
+            assert kernel_size_bound("sd", recipe, scene, blurred) == expected
+            assert kernel_size_bound("sd", {**recipe, "kernel_size": 15}, scene, blurred) == 15
+        else:  # no CSV row, no kernel of its blur: the recipe must give one
+            with pytest.raises(ValueError, match=r"methods.sd.kernel_size: .* photos/coffee"):
+                kernel_size_bound("sd", recipe, scene, blurred)

@@ -480,3 +480,81 @@ def test_each_study_gets_its_own_section(rendered: dict, tmp_path: Path) -> None
     for figure_id, png in expected.items():
         assert figures_by_id[figure_id] == uri + base64.b64encode(png).decode("ascii")
     assert "Figure 1 (a)." in text and "Figure 2 (b)." in text
+
+
+def make_photos(root: Path) -> list[dict]:
+    """Two photos without sharp images, each with one blind fit (an estimate and a 5x5
+    kernel estimate, seeds 0 and 1), written through the layout; their records, as the
+    evaluate stage writes them (null PSNR, ``reference: none: ...``)."""
+    rng = np.random.default_rng(1)
+    kernel = np.zeros((5, 5), dtype=np.float32)
+    kernel[2, 1:4] = 1.0 / 3.0
+    records = []
+    for scene in ("IMG_1", "IMG_2"):
+        blurry = rng.uniform(0.2, 0.8, (12, 20, 3)).astype(np.float32)
+        Scene("photos", scene, None, blurry=blurry).save(layout.scene_path("photos", scene, root))
+        write_npz(layout.blurred_path("as_taken", "photos", scene, root), blurry=blurry)
+        for seed in (0, 1):
+            fit = layout.fit_dir("selfdeblur", "as_taken", "photos", scene, seed, root)
+            write_npz(fit / "estimate.npz", estimate=np.clip(blurry * 1.1, 0, 1), kernel=kernel)
+            records.append(
+                {
+                    "dataset": "photos", "blur": "as_taken", "method": "selfdeblur",
+                    "scene": scene, "seed": seed, "psnr": None, "ssim": None, "lpips": None,
+                    "lpips_status": "missing: no sharp reference (no sharp images)",
+                    "psnr_blurry": None, "ssim_blurry": None, "lpips_blurry": None,
+                    "time_s": 5.0, "size_mb": 1.0, "iterations": 20, "device": "cpu",
+                    "blind": True, "reference": "none: the photos dataset has no sharp images",
+                }
+            )  # fmt: skip
+    return records
+
+
+def test_photos_without_sharp_images_show_input_estimate_and_kernel(
+    rendered: dict, tmp_path: Path
+) -> None:
+    root = tmp_path / "project"
+    toy = make_study(root)
+    photos = tables.metrics_table(make_photos(root))
+    mixed = tables.metrics_table([*toy, *make_photos(root)])
+    # The figures leave the photos' rows out: the same PNG bytes as the toy study alone.
+    assert figures.write_figures(mixed, tmp_path / "mixed") == rendered["figures"]
+    assert figures.write_figures(photos, tmp_path / "photos") == {}
+    assert not list((tmp_path / "photos").glob("*.png"))
+
+    grid = html.build_grid(photos, root=root)
+    assert [(r.scene, r.seed) for r in grid] == [("IMG_1", 0), ("IMG_2", 0)]
+    for row in grid:
+        assert row.sharp is None and row.blurry.shape == (12, 20, 3)
+        assert list(row.kernels) == ["selfdeblur"] and row.true_kernel is None
+    out = tmp_path / "report.html"
+    html.render_report(out, tmp_path / "photos", photos, tables.summary_table(photos), grid, {}, {})
+    text = out.read_text(encoding="utf-8")
+    grid_html = text[text.index('<section id="grid"') :]
+    grid_html = grid_html[: grid_html.index("</section>")]
+    assert '<th scope="col">Sharp</th>' not in grid_html and "error map" not in grid_html
+    assert "dB</figcaption>" not in grid_html and "input (no sharp image)" in grid_html
+    for scene in ("IMG_1", "IMG_2"):
+        assert f'alt="{scene} blurry"' in grid_html and f'alt="{scene} selfdeblur"' in grid_html
+        assert f'alt="{scene} selfdeblur kernel estimate"' in grid_html
+    assert "estimated kernel (no true kernel)" in grid_html
+    parser = _Collector()
+    parser.feed(text)
+    # colour scale, and per photo its input, the estimate and the kernel estimate
+    assert len(parser.imgs) == 1 + 2 * 3
+    assert "No figures: they plot the PSNR against the sharp images" in text
+    rows = {r[2]: r for r in parser.summary_rows}
+    assert rows["blurry input"][4] == rows["selfdeblur"][4] == "—"  # the PSNR column
+
+
+def test_the_protocol_says_an_observed_blur_has_no_operator_and_no_score() -> None:
+    params = {
+        "studies": {
+            "mine": {"enabled": True, "datasets": ["photos"], "blurs": ["as_taken"]},
+        },
+        "blurs": {"as_taken": {"model": "observed"}},
+    }
+    (row,) = html.observation_rows(params, root="/nonexistent")
+    assert row["observation"] == "the scene's stored blurry image"
+    assert (row["noise"], row["boundary"]) == ("as recorded", "none (no operator)")
+    assert row["scored"] == "not scored: no sharp image"

@@ -11,6 +11,7 @@ from inrdeblur import experiment, layout, preflight
 from inrdeblur.config import ParamsError, validate_params
 from inrdeblur.data.download import torch_hub_dir
 from inrdeblur.data.registry import entry
+from inrdeblur.fileio import InputFileError
 
 try:
     config.update(validate_params(config, source="params.yaml"))
@@ -20,7 +21,10 @@ except ParamsError as err:
 #: the union of the enabled studies: what the workflow runs
 DATASETS = experiment.datasets(config)
 METHODS = experiment.methods(config)
-SCENES = experiment.scenes_by_dataset(config)
+try:  # a folder of the user's own (photos) with `scenes: all` is listed now
+    SCENES = experiment.scenes_by_dataset(config)
+except InputFileError as err:
+    raise WorkflowError(str(err)) from None
 CONDA_ENV = "../envs/inrdeblur.yaml"
 LPIPS_FLAG = "--lpips" if config["metrics"]["lpips"] else "--no-lpips"
 #: where `inrdeblur fetch` puts each downloaded dataset (its default --raw-dir)
@@ -72,6 +76,18 @@ def fetched_dataset(wildcards):
     if is_fetched(wildcards.dataset):
         return [ancient(FETCH_STAMP.format(dataset=wildcards.dataset))]
     return []
+
+
+def user_folder_files(wildcards):
+    """The files of a folder of the user's own (photos) that prepare reads, so that a
+    changed or added photo prepares the scenes again; none for other datasets, or when
+    the folder cannot be read (preflight and prepare say why)."""
+    try:
+        return experiment.user_folder_files(
+            wildcards.dataset, config["datasets"][wildcards.dataset]
+        )
+    except InputFileError:
+        return []
 
 
 def fetch_mirror_option(wildcards):

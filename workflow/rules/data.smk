@@ -49,9 +49,11 @@ rule fetch_lpips:
 
 rule prepare:
     """The normalised scene record of every image of a dataset in the experiment: one job
-    per dataset, reading is quick next to starting a job per image."""
+    per dataset, reading is quick next to starting a job per image. A folder of the
+    user's own (photos) is not fetched: its files are the inputs."""
     input:
         fetched=fetched_dataset,
+        folder=user_folder_files,
     output:
         directory(layout.SCENES_DIR),
     log:

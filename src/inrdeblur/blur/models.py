@@ -7,8 +7,15 @@ Synthesis, the non-blind fits and the blur-formation study all build their opera
 :func:`build_operator`, so the image a fit explains is blurred by exactly the operator it
 was made with.
 
+One model has no operator: :data:`OBSERVED` (``model: observed``), whose observation is
+the scene's stored blurry image as it is (the user's own photo), with no kernel and no
+noise. Only a blind method, which estimates the blur itself, can deblur it; it needs
+nothing of the scene but that image (:func:`scene_inputs`).
+
 >>> operator_class("uniform").__name__, operator_class("uniform").scene_inputs
 ('UniformBlur', ('kernel',))
+>>> BLUR_MODELS[-1], scene_inputs(OBSERVED)
+('observed', ())
 """
 
 from __future__ import annotations
@@ -24,16 +31,36 @@ MODELS = {
     "icb": "inrdeblur.blur.icb",
     "pwb": "inrdeblur.blur.pwb",
 }
+#: the blur model without an operator: the scene's stored blurry image, taken as it is
+OBSERVED = "observed"
+#: every value of ``blurs.<name>.model``: the models with an operator, then :data:`OBSERVED`
+BLUR_MODELS: tuple[str, ...] = (*MODELS, OBSERVED)
 
 
 def operator_class(model: str) -> type[BlurOperator]:
-    """The operator class of a blur model name."""
+    """The operator class of a blur model name.
+
+    Raises:
+        ValueError: an unknown model, or :data:`OBSERVED`, which has no operator.
+    """
+    if model == OBSERVED:
+        raise ValueError(
+            f"model: {OBSERVED!r} has no blur operator: its observation is the scene's stored "
+            "blurry image as it is, so only a blind method (which estimates the blur) applies"
+        )
     if model not in MODELS:
-        raise ValueError(f"model: unknown blur model {model!r} (known: {', '.join(MODELS)})")
+        known = ", ".join(BLUR_MODELS)
+        raise ValueError(f"model: unknown blur model {model!r} (known: {known})")
     cls = importlib.import_module(MODELS[model]).OPERATOR
     if not (isinstance(cls, type) and issubclass(cls, BlurOperator)) or cls.model != model:
         raise TypeError(f"{MODELS[model]}.OPERATOR is not the BlurOperator of model {model!r}")
     return cls
+
+
+def scene_inputs(model: str) -> tuple[str, ...]:
+    """What a blur model needs of the scene (its operator's ``scene_inputs``); none for
+    :data:`OBSERVED`. Raises ValueError for an unknown model."""
+    return () if model == OBSERVED else operator_class(model).scene_inputs
 
 
 def build_operator(

@@ -231,9 +231,13 @@ def _unknown_conditional_keys(err: jsonschema.ValidationError, prefix: str) -> I
     condition = ""
     for branch in err.schema.get("allOf", []):
         (field, test), *_ = branch["if"]["properties"].items()
-        if isinstance(err.instance, dict) and err.instance.get(field) in _branch_values(test):
+        if not isinstance(err.instance, dict):
+            continue
+        value = err.instance.get(field)
+        if value in _branch_values(test):
             allowed |= set(_resolve(root, branch["then"]).get("properties", {}))
-            condition = f" for {field} {err.instance[field]!r}"
+        if value in err.schema.get("properties", {}).get(field, {}).get("enum", ()):
+            condition = f" for {field} {value!r}"  # valid, whether or not a branch adds keys
     if not condition:
         return  # the discriminator is missing or invalid: its own error says so
     for name in sorted(set(err.instance) - allowed):
@@ -275,12 +279,12 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
     for name, blur in params["blurs"].items():
         if blur["model"] == "uniform":
             yield from _kernel_family_problems(f"blurs.{name}", blur)
-        elif blur["boundary"] == "valid":
+        elif blur.get("boundary") == "valid":
             yield (
                 f"blurs.{name}.boundary: 'valid' applies to uniform blurs only, not "
                 f"{blur['model']!r}"
             )
-        if blur["observation"] == "scene" and blur["boundary"] == "valid":
+        if blur.get("observation") == "scene" and blur.get("boundary") == "valid":
             yield (
                 f"blurs.{name}.boundary: 'valid' shrinks a synthesized image; a stored "
                 "blurry image (observation 'scene') keeps the sharp image's size"
@@ -338,7 +342,7 @@ def _study_problems(key: str, study: dict[str, Any], params: dict[str, Any]) -> 
             )
     yield from _error_ratio_problems(key, study, params)
     yield from _listed_scene_problems(study, params["datasets"])
-    for problem in _scene_data_problems(study, params["blurs"]):
+    for problem in _scene_data_problems(study, params["blurs"], params["methods"]):
         yield f"{key}: {problem}"
     for problem in _max_side_problems(study, params["datasets"], params["blurs"]):
         yield f"{key}: {problem}"
@@ -372,7 +376,7 @@ def _error_ratio_problems(key: str, study: dict[str, Any], params: dict[str, Any
         listed = ", ".join(study["methods"])
         yield f"{item}: {reference!r} is not one of the study's methods ({listed})"
     aligned = params.get("metrics", {}).get("aligned", "auto")
-    stored = [b for b in study["blurs"] if params["blurs"].get(b, {}).get("observation") == "scene"]
+    stored = [b for b in study["blurs"] if stored_observation(params["blurs"].get(b, {}))]
     if aligned == "never" or (aligned == "auto" and not stored):
         yield (
             f"{item}: the error ratio compares shift-aligned errors, and no blur of the study "
@@ -384,17 +388,52 @@ def _error_ratio_problems(key: str, study: dict[str, Any], params: dict[str, Any
 FAMILY_KEYS = {"gaussian": ("sigma",), "defocus": ("radius",), "measured": ("kernel_path",)}
 #: kernel families whose kernels come with their own size (``kernel_size`` is not used)
 OWN_SIZE_FAMILIES = ("measured", "scene")
+#: the blind method types: they estimate the blur and get no operator. A fact of each
+#: type's class (``Method.blind``), kept here so that validation imports no method (nor
+#: torch); a test checks it against the classes.
+BLIND_METHOD_TYPES: tuple[str, ...] = ("cross_scale_inr", "selfdeblur")
+#: the blur model without an operator (:data:`inrdeblur.blur.models.OBSERVED`)
+OBSERVED_MODEL = "observed"
 
 
-def _scene_data_problems(study: dict[str, Any], blurs: dict[str, Any]) -> Iterator[str]:
-    """Blurs of a study that need scene data one of its datasets does not have."""
-    from inrdeblur.data.registry import WITH_BLURRY, WITH_DEPTH, WITH_KERNEL
+def stored_observation(blur: dict[str, Any]) -> bool:
+    """Whether a validated ``blurs.<name>`` takes the scene's stored blurry image as its
+    observation: model 'observed', or ``observation: scene``."""
+    return blur.get("model") == OBSERVED_MODEL or blur.get("observation") == "scene"
 
+
+def _scene_data_problems(
+    study: dict[str, Any], blurs: dict[str, Any], methods: dict[str, Any]
+) -> Iterator[str]:
+    """Blurs of a study that need scene data one of its datasets does not have, and
+    non-blind methods where there is no operator to deblur with: on a blur of model
+    'observed', or on a dataset without sharp images (only its photos are observed)."""
+    from inrdeblur.data.registry import WITH_BLURRY, WITH_DEPTH, WITH_KERNEL, WITHOUT_SHARP
+
+    non_blind = [
+        (name, methods[name].get("type", "inr"))
+        for name in study["methods"]
+        if name in methods and methods[name].get("type", "inr") not in BLIND_METHOD_TYPES
+    ]
+    blind = ", ".join(BLIND_METHOD_TYPES)
     for name in study["blurs"]:
         blur = blurs.get(name)
         if blur is None:
             continue
+        if blur["model"] == OBSERVED_MODEL:
+            for method, kind in non_blind:
+                yield (
+                    f"methods.{method}: type {kind!r} deblurs with the blur's operator, and "
+                    f"blur {name!r} (model {OBSERVED_MODEL!r}) has none; only blind methods "
+                    f"({blind}) apply"
+                )
         for dataset in study["datasets"]:
+            if dataset in WITHOUT_SHARP and blur.get("observation") == "synthesize":
+                yield (
+                    f"blurs.{name}.observation: 'synthesize' blurs the sharp image, which "
+                    f"dataset {dataset!r} does not have (no ground truth); use model "
+                    f"{OBSERVED_MODEL!r}"
+                )
             if blur.get("kernel") == "scene" and blur["model"] == "uniform":
                 if dataset not in WITH_KERNEL:
                     yield (
@@ -407,11 +446,24 @@ def _scene_data_problems(study: dict[str, Any], blurs: dict[str, Any]) -> Iterat
                     f"dataset {dataset!r} does not have (datasets with them: "
                     f"{', '.join(WITH_DEPTH)})"
                 )
-            if blur["observation"] == "scene" and dataset not in WITH_BLURRY:
+            if stored_observation(blur) and dataset not in WITH_BLURRY:
+                key = (
+                    f"model: {OBSERVED_MODEL!r}"
+                    if blur["model"] == OBSERVED_MODEL
+                    else "observation: 'scene'"
+                )
                 yield (
-                    f"blurs.{name}.observation: 'scene' needs stored blurry images, which "
+                    f"blurs.{name}.{key} needs stored blurry images, which "
                     f"dataset {dataset!r} does not have (datasets with them: "
                     f"{', '.join(WITH_BLURRY)})"
+                )
+    for dataset in study["datasets"]:
+        if dataset in WITHOUT_SHARP:
+            for method, kind in non_blind:
+                yield (
+                    f"methods.{method}: type {kind!r} deblurs with a known blur, and dataset "
+                    f"{dataset!r} has only its blurry photos (no sharp image, no kernel); "
+                    f"only blind methods ({blind}) apply"
                 )
 
 
@@ -457,12 +509,16 @@ def _scanned_id_problems(dataset: str, scenes: list[str]) -> Iterator[str]:
 
 
 def _listed_scene_problems(study: dict[str, Any], datasets: dict[str, Any]) -> Iterator[str]:
-    """Datasets of a study whose ids come from the data but are not listed."""
-    from inrdeblur.data.registry import DATASETS, is_scanned
+    """Datasets of a study whose ids come from the downloaded data but are not listed. A
+    user's own folder (photos) needs no list: it is there, and read when the workflow
+    builds its jobs."""
+    from inrdeblur.data.registry import DATASETS, USER_FOLDERS, is_scanned
 
     for dataset in study["datasets"]:
         settings = datasets.get(dataset)
         if settings is None or dataset not in DATASETS or not is_scanned(dataset):
+            continue
+        if dataset in USER_FOLDERS:
             continue
         if not isinstance(settings.get("scenes"), list):
             yield (

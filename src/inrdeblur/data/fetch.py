@@ -10,6 +10,7 @@ It turns a registry entry (:mod:`inrdeblur.data.registry`) into the transfers of
   RealCMB, GoPro) is copied from a local ``mirror`` folder, or a copy the user placed in
   ``data/raw/<name>/`` is adopted; either is verified against an earlier record or its own
   ``SHA256SUMS``, and otherwise its hashes are measured and recorded;
+- a folder of the user's own (photos) is refused: nothing is fetched or written there;
 - weights (the LPIPS AlexNet backbone) go to ``$TORCH_HOME/hub/checkpoints/``, verified by
   the sha256 prefix in their name or a recorded full hash.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from inrdeblur.data.registry import entry
+from inrdeblur.data.registry import USER_FOLDERS, entry
 from inrdeblur.fileio import InputFileError
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,11 @@ def fetch_dataset_entry(
 
     files = spec.get("files") or []
     folder = raw_dir / name
+    if name in USER_FOLDERS:  # nothing to download, and no checksums in the user's folder
+        raise FetchError(
+            f"dataset {name!r} is a folder of your own, not downloaded: there is nothing to "
+            f"fetch. Put the files in {folder} or set datasets.{name}.root to their folder."
+        )
     if not files and not spec.get("layout"):
         raise FetchError(
             f"dataset {name!r} is generated, not downloaded: there is nothing to fetch. "

@@ -103,6 +103,14 @@ def list_ids(root: str | os.PathLike) -> list[str]:
     return list(image_files(root))
 
 
+def input_files(root: str | os.PathLike) -> list[Path]:
+    """Every file of the folder ``root`` that the reader reads: the photos
+    (:func:`image_files`, by id) and then ``kernel_sizes.csv`` when it is there."""
+    paths = list(image_files(root).values())
+    table = Path(root) / KERNEL_SIZES_FILE
+    return [*paths, table] if table.is_file() else paths
+
+
 def parse_kernel_size(text: str, source: str | os.PathLike, line: int) -> int:
     """The kernel side bound ``text`` of line ``line`` of ``source``: a positive odd integer."""
     value = text.strip()

@@ -7,7 +7,9 @@ data is generated or downloaded, so that a dry run of a whole experiment knows e
 
 Two kinds of manifest exist. A ``fixed`` manifest is a list of rules that expand to the
 ids; a ``scan`` manifest (GoPro, photos) has no rules: its ids are whatever the reader's
-``list_ids(root)`` finds in the data, so the experiment must list the scenes it uses.
+``list_ids(root)`` finds in the data, so the experiment must list the scenes it uses,
+except in a folder of the user's own (:data:`USER_FOLDERS`: photos), which is there before
+the workflow starts and is listed then (:func:`inrdeblur.experiment.dataset_scene_ids`).
 
 It imports neither torch nor any reader, so params validation stays fast.
 
@@ -93,6 +95,10 @@ WITH_BLURRY: tuple[str, ...] = (
 )
 #: datasets whose scenes have no sharp image (no reference metrics, nothing to synthesize)
 WITHOUT_SHARP: tuple[str, ...] = ("photos",)
+#: datasets that are a folder of the user's own: nothing is fetched into it, and its
+#: ``scenes: all`` are the files the reader lists there when the workflow builds its jobs
+#: (:func:`inrdeblur.experiment.dataset_scene_ids`)
+USER_FOLDERS: tuple[str, ...] = ("photos",)
 #: datasets whose scenes carry their true blur kernel (``kernel: scene`` blurs)
 WITH_KERNEL: tuple[str, ...] = ("levin", "lai")
 
@@ -253,7 +259,8 @@ def scene_ids(name: str, settings: dict[str, Any]) -> list[str]:
     """Scene ids of ``name`` selected by its validated ``datasets.<name>`` settings.
 
     ``settings["scenes"]`` is ``"all"`` (the whole manifest; an error for a ``scan``
-    manifest, which needs the data) or a list of ids, returned as given.
+    manifest, which needs the data: :func:`inrdeblur.experiment.dataset_scene_ids` lists
+    a user's folder) or a list of ids, returned as given.
     """
     selected = settings.get("scenes", "all")
     return known_scene_ids(name) if selected == "all" else list(selected)

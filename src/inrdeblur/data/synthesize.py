@@ -1,5 +1,8 @@
 """The synthesize stage: blurred records (:class:`~inrdeblur.records.blurred.BlurredImage`)
 made from the scene records of a dataset with a named blur of params.yaml.
+
+A blur of model ``observed`` synthesizes nothing: its record is the scene's stored blurry
+image as it is, without an operator (:func:`observed`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import numpy as np
 import torch
 
 from inrdeblur.blur import kernels
-from inrdeblur.blur.models import build_operator, operator_class
+from inrdeblur.blur.models import OBSERVED, build_operator, scene_inputs
 from inrdeblur.blur.trajectory import Trajectory, hand_shake
 from inrdeblur.records.blurred import BlurredImage
 from inrdeblur.records.scene import Scene, SceneError, observed_part
@@ -84,21 +87,23 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
     (``attrs["crop"]`` locates it). With ``observation: scene`` the scene's stored
     blurry image is the observation: nothing is synthesized and no noise is added; it is
     the only observation of a scene without ground truth (``sharp`` None, e.g. photos),
-    whose ``blurry_psnr`` is None.
+    whose ``blurry_psnr`` is None. A blur of model ``observed`` is :func:`observed`.
     """
     model = settings["model"]
+    if model == OBSERVED:
+        return observed(scene, blur_name, settings)
     if scene.sharp is None and settings["observation"] != "scene":
         raise ValueError(
             f"blurs.{blur_name}.observation: {settings['observation']!r} blurs the sharp "
             f"image, which scene {scene.dataset}/{scene.id} does not have (no ground truth); "
-            "use observation: 'scene'"
+            f"use model {OBSERVED!r}, or observation 'scene'"
         )
     base = (blur_name, settings["seed"], scene.dataset, scene.id)
     noise_seed = seed_from_string("noise", *base)
     facts: dict[str, Any] = {}
     record: dict[str, Any] = {}
     start = time.perf_counter()
-    inputs = operator_class(model).scene_inputs
+    inputs = scene_inputs(model)
     geometry = [name for name in ("depth", "intrinsics") if name in inputs]
     if any(getattr(scene, name) is None for name in geometry):
         raise ValueError(
@@ -160,10 +165,6 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
         blurry = blurry + settings["noise_std"] * rng.standard_normal(blurry.shape)
         facts.update(observation="synthesize", noise_seed=noise_seed)
     elapsed = time.perf_counter() - start
-    blurry_psnr = None  # without ground truth
-    if target is not None:
-        mse = float(np.mean((blurry - target) ** 2))
-        blurry_psnr = -10.0 * np.log10(mse) if mse > 0 else float("inf")
     attrs = {
         "blur": blur_name,
         "model": model,
@@ -171,9 +172,47 @@ def synthesize(scene: Scene, blur_name: str, settings: dict[str, Any]) -> Blurre
         **facts,
         "operator": operator.describe(),
         "operator_time_s": elapsed,
-        "blurry_psnr": blurry_psnr,
+        "blurry_psnr": _blurry_psnr(blurry, target),
     }
     return BlurredImage(blurry=blurry.astype(np.float32), attrs=attrs, **record)
+
+
+def observed(scene: Scene, blur_name: str, settings: dict[str, Any]) -> BlurredImage:
+    """The record of a blur of model ``observed``: the scene's stored blurry image as it
+    is (``(H, W, C)``, e.g. a user's photo), without kernel, operator or noise.
+
+    ``attrs`` say ``observation: "scene"`` and ``operator: None``; ``blurry_psnr`` is
+    that of the stored image against the sharp one, None without ground truth.
+
+    Raises:
+        ValueError: the scene has no stored blurry image, naming the blur and the scene.
+    """
+    if scene.blurry is None:
+        raise ValueError(
+            f"blurs.{blur_name}.model: {OBSERVED!r} takes the scene's stored blurry image, "
+            f"which scene {scene.dataset}/{scene.id} does not have"
+        )
+    blurry = scene.blurry.astype(np.float64)
+    target = scene.sharp if scene.sharp is not None and scene.sharp.shape == blurry.shape else None
+    attrs = {
+        "blur": blur_name,
+        "model": OBSERVED,
+        "settings": settings,
+        "observation": "scene",
+        "operator": None,
+        "operator_time_s": 0.0,
+        "blurry_psnr": _blurry_psnr(blurry, target),
+    }
+    return BlurredImage(blurry=blurry.astype(np.float32), attrs=attrs)
+
+
+def _blurry_psnr(blurry: np.ndarray, target: np.ndarray | None) -> float | None:
+    """PSNR (dB, data range 1) of the observation against the sharp image it shows; None
+    without ground truth."""
+    if target is None:
+        return None
+    mse = float(np.mean((blurry - target) ** 2))
+    return -10.0 * np.log10(mse) if mse > 0 else float("inf")
 
 
 def synthesize_folder(

@@ -9,11 +9,12 @@ key               type       meaning
 dataset, blur,    str        which fit (``scene`` is a string id, e.g. ``"0001"``)
 method, scene
 seed              int        fit seed
-psnr, ssim        float      estimate (clipped to [0, 1]) vs sharp, data_range 1
+psnr, ssim        float|null estimate (clipped to [0, 1]) vs sharp, data_range 1;
+                             null exactly when ``reference`` says there is none
 lpips             float|null LPIPS (alex), null when it could not be computed
 lpips_status      str        ``"ok"`` or ``"missing: <reason>"``
-psnr_blurry,      float      blurry input vs sharp (identical for every method and
-ssim_blurry                  seed of a scene)
+psnr_blurry,      float|null blurry input vs sharp (identical for every method and
+ssim_blurry                  seed of a scene); null exactly as ``psnr``
 lpips_blurry      float|null blurry input vs sharp
 psnr_aligned,     float|null shift-aligned PSNR/SSIM (:mod:`inrdeblur.metrics.aligned`) of
 ssim_aligned                 the estimate; optional, null or absent when not computed
@@ -33,7 +34,14 @@ blind             bool       whether the fit estimated the kernel; optional, fal
 kernel_similarity float|null the kernel estimate's similarity to the true kernel
                              (:mod:`inrdeblur.metrics.kernels`); null or absent when
                              the fit is not blind or the blur has no true kernel
+reference         str        ``"none: <why>"`` for a scene without a sharp image (the
+                             user's photos), whose reference metrics are null;
+                             optional, absent otherwise; not a table column
 ================  =========  ======================================================
+
+A record without a reference becomes a row whose PSNR and SSIM (its own and the blurry
+input's) are NaN, so the means of its summary rows, the blurry input's too, are NaN
+(shown as a dash).
 
 A study's view of the table (:func:`study_rows`) adds ``error_ratio`` when the study
 names an ``error_ratio_reference``: Levin et al.'s error ratio of every fit against the
@@ -144,6 +152,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 _STRING_COLUMNS = ("dataset", "blur", "method", "scene", "lpips_status", "device")
 _INT_COLUMNS = ("seed", "iterations")
 _FINITE_COLUMNS = ("psnr", "ssim", "psnr_blurry", "ssim_blurry", "time_s", "size_mb")
+#: Columns of :data:`_FINITE_COLUMNS` that are null (NaN) in a record without a reference.
+_REFERENCE_COLUMNS = ("psnr", "ssim", "psnr_blurry", "ssim_blurry")
+#: How the ``reference`` of a record without a sharp image starts.
+NO_REFERENCE = "none:"
 _OPTIONAL_COLUMNS = ("lpips", "lpips_blurry")
 #: Columns a record may omit (then NaN, as when null).
 _ABSENT_OK_COLUMNS = (
@@ -195,8 +207,25 @@ def _check_record(record: dict[str, Any], index: int) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError(f"{where}: '{key}' must be an integer, got {value!r}")
         row[key] = int(value)
+    reference = record.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise ValueError(f"{where}: 'reference' must be a string, got {reference!r}")
+    no_reference = reference is not None and reference.startswith(NO_REFERENCE)
     for key in _FINITE_COLUMNS:
         value = record[key]
+        if no_reference and key in _REFERENCE_COLUMNS:
+            if value is not None:
+                raise ValueError(
+                    f"{where}: '{key}' is {value!r}, but 'reference' says there is none "
+                    f"({reference!r}); it must be null"
+                )
+            row[key] = math.nan
+            continue
+        if value is None and key in _REFERENCE_COLUMNS:
+            raise ValueError(
+                f"{where}: '{key}' is null, which only a record whose 'reference' is "
+                f"'{NO_REFERENCE} <why>' (no sharp image) may be"
+            )
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"{where}: '{key}' must be a number, got {value!r}")
         if not math.isfinite(value):

@@ -6,7 +6,9 @@ the blur name and recipe, the seeds of kernel, trajectory and noise, the operato
 description, blurry_psnr), plus what rebuilds the operator: ``kernel`` (k_h, k_w) float32
 for a uniform blur, or the geometry of an ICB or PWB blur in the scene record's format
 (``depth``, ``poses``, ``timestamps``, ``reference_index``, ``intrinsics``).
-:meth:`BlurredImage.operator` rebuilds it. The synthesize stage
+:meth:`BlurredImage.operator` rebuilds it. A blur of model ``observed`` (the scene's
+stored blurry image as it is, e.g. a user's photo) has no operator: its record holds only
+``blurry`` and ``attrs``, and only blind methods can deblur it. The synthesize stage
 (:mod:`inrdeblur.data.synthesize`) writes these records; the fit, evaluate and report
 stages read them.
 """
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from inrdeblur.blur import kernels
-from inrdeblur.blur.models import build_operator, operator_class
+from inrdeblur.blur.models import OBSERVED, build_operator, scene_inputs
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.blur.trajectory import Trajectory
 from inrdeblur.fileio import InputFileError, read_npz, write_npz
@@ -57,7 +59,17 @@ class BlurredImage:
     intrinsics: np.ndarray | None = None
 
     def operator(self) -> BlurOperator:
-        """The blur operator of this image, rebuilt from the stored recipe and data."""
+        """The blur operator of this image, rebuilt from the stored recipe and data.
+
+        Raises:
+            ValueError: the blur has no operator (model ``observed``), naming the blur.
+        """
+        if self.attrs["settings"]["model"] == OBSERVED:
+            raise ValueError(
+                f"blurs.{self.attrs.get('blur')}.model: {OBSERVED!r} has no blur operator: the "
+                "observation is the scene's stored blurry image as it is, so only a blind "
+                "method (which estimates the blur) can deblur it"
+            )
         return build_operator(
             self.attrs["settings"],
             self.blurry.shape[:2],
@@ -102,7 +114,7 @@ class BlurredImage:
         attrs = json.loads(str(data["attrs"]))
         model = attrs.get("settings", {}).get("model")
         try:
-            inputs = operator_class(model).scene_inputs
+            inputs = scene_inputs(model)
         except ValueError as err:
             raise InputFileError(f"{path}: attrs.settings.{err}") from err
         # A trajectory is stored as the scene record's arrays, 'poses' first.

@@ -4,7 +4,9 @@ Every figure takes the long metrics table of :func:`inrdeblur.metrics.tables.met
 and has one panel per (dataset, blur). Figures are built on a bare
 :class:`matplotlib.figure.Figure` (no pyplot, no global style or backend change) and saved
 without a ``Software`` tag and without random jitter, so the same table gives the same
-PNG bytes.
+PNG bytes. Fits without a PSNR (a scene without a sharp image: the user's photos) are left
+out of every figure; a (dataset, blur) with none gets no panel, and a figure with no panel
+is not drawn.
 
 =====================  ==============================================================
 name                   content
@@ -55,6 +57,7 @@ __all__ = [
     "psnr_per_scene",
     "psnr_vs_time",
     "render_figures",
+    "scored_fits",
     "seed_spread",
     "seed_spreads",
     "write_figures",
@@ -89,15 +92,32 @@ def method_palette(methods: list[str]) -> dict[str, tuple[float, float, float]]:
     return palette
 
 
+def scored_fits(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a metrics table that have a PSNR (not those of a scene without a sharp
+    image, whose PSNR is NaN)."""
+    return metrics[metrics["psnr"].notna()].reset_index(drop=True)
+
+
+def _has_psnr(table: pd.DataFrame, column: str) -> bool:
+    """False only for a table with rows whose ``column`` is NaN in every row (fits without
+    a sharp image); a table without rows or without the column is left to the figure
+    functions' own errors."""
+    return table.empty or column not in table.columns or bool(table[column].notna().any())
+
+
 def _panels(metrics: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """One ``(dataset, blur, fits)`` per (dataset, blur) with a fit that has a PSNR."""
     missing = [c for c in METRIC_COLUMNS if c not in metrics.columns]
     if missing:
         raise ValueError(f"metrics table lacks column(s) {', '.join(missing)}")
     if metrics.empty:
         raise ValueError("metrics table is empty: nothing to plot")
+    scored = scored_fits(metrics)
+    if scored.empty:
+        raise ValueError("no fit has a PSNR (no sharp image to compare with): nothing to plot")
     return [
         (dataset, blur, group.reset_index(drop=True))
-        for (dataset, blur), group in metrics.groupby(["dataset", "blur"], sort=True)
+        for (dataset, blur), group in scored.groupby(["dataset", "blur"], sort=True)
     ]
 
 
@@ -156,7 +176,7 @@ def psnr_vs_time(metrics: pd.DataFrame) -> Figure:
     import seaborn as sns
 
     panels = _panels(metrics)
-    methods = sorted(metrics["method"].unique())
+    methods = sorted({m for _, _, data in panels for m in data["method"]})
     palette = method_palette(methods)
     with sns.axes_style("whitegrid"), _rc_context():
         fig, axes = _figure(len(panels), 4.6, 3.6)
@@ -274,7 +294,7 @@ def psnr_per_scene(metrics: pd.DataFrame) -> Figure:
     import seaborn as sns
 
     panels = _panels(metrics)
-    methods = sorted(metrics["method"].unique())
+    methods = sorted({m for _, _, data in panels for m in data["method"]})
     palette = method_palette(methods)
     order = [BLURRY_METHOD, *methods]
     with sns.axes_style("whitegrid"), _rc_context():
@@ -317,7 +337,7 @@ def psnr_gain(metrics: pd.DataFrame) -> Figure:
     import seaborn as sns
 
     panels = _panels(metrics)
-    methods = sorted(metrics["method"].unique())
+    methods = sorted({m for _, _, data in panels for m in data["method"]})
     palette = method_palette(methods)
     with sns.axes_style("whitegrid"), _rc_context():
         fig, axes = _figure(len(panels), _scene_panel_width(panels, len(methods)), 3.8)
@@ -366,8 +386,8 @@ def psnr_gain(metrics: pd.DataFrame) -> Figure:
 
 
 def seed_spreads(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, blur, method, scene) with two seeds or more: ``n_seeds`` and
-    ``spread``, the PSNR's max - min over the seeds (dB).
+    """Per (dataset, blur, method, scene) with two seeds or more with a PSNR: ``n_seeds``
+    and ``spread``, the PSNR's max - min over the seeds (dB).
 
     >>> m = pd.DataFrame({"dataset": "d", "blur": "b", "method": "x", "scene": ["s", "s", "t"],
     ...                   "seed": [0, 1, 0], "psnr": [30.0, 30.5, 29.0]})
@@ -424,10 +444,11 @@ def seed_spread(metrics: pd.DataFrame) -> Figure:
 def convergence(table: pd.DataFrame) -> Figure:
     """Median PSNR (dB) against median wall time (s) over the fits of each method, with
     the interquartile band, one panel per (dataset, blur); a logarithmic time axis when the
-    panel's times span more than :data:`LOG_TIME_RATIO`.
+    panel's times span more than :data:`LOG_TIME_RATIO`. Iterations without a PSNR (fits
+    without a sharp image) are left out.
 
     Raises:
-        ValueError: columns are missing, or the table is empty.
+        ValueError: columns are missing, or the table has no PSNR.
     """
     import seaborn as sns
 
@@ -436,6 +457,9 @@ def convergence(table: pd.DataFrame) -> Figure:
         raise ValueError(f"convergence table lacks column(s) {', '.join(missing)}")
     if table.empty:
         raise ValueError("convergence table is empty: nothing to plot")
+    table = table[table["psnr_median"].notna()]
+    if table.empty:
+        raise ValueError("no convergence PSNR (no sharp image to compare with): nothing to plot")
     panels = list(table.groupby(["dataset", "blur"], sort=True))
     methods = sorted(table["method"].unique())
     palette = method_palette(methods)
@@ -569,7 +593,10 @@ def figure_png(fig: Figure) -> bytes:
 
 
 def render_figures(metrics: pd.DataFrame) -> dict[str, bytes]:
-    """All :data:`FIGURES` as ``{name: PNG bytes}``, in report order."""
+    """All :data:`FIGURES` as ``{name: PNG bytes}``, in report order; none when no fit has
+    a PSNR (only scenes without a sharp image)."""
+    if not _has_psnr(metrics, "psnr"):
+        return {}
     return {name: figure_png(make(metrics)) for name, (make, _) in FIGURES.items()}
 
 
@@ -580,7 +607,7 @@ def write_figures(
     forward_records: pd.DataFrame | None = None,
 ) -> dict[str, bytes]:
     """Render all :data:`FIGURES` (with :func:`seed_spread` when a scene has two seeds of
-    a method, :func:`convergence` when ``convergence_table`` is given and not empty, and
+    a method, :func:`convergence` when ``convergence_table`` is given and has a PSNR, and
     :func:`blur_formation` when ``forward_records`` is) and write each to
     ``<out_dir>/<name>.png`` atomically.
 
@@ -589,7 +616,11 @@ def write_figures(
     pngs = render_figures(metrics)
     if not seed_spreads(metrics).empty:
         pngs["seed_spread"] = figure_png(seed_spread(metrics))
-    if convergence_table is not None and not convergence_table.empty:
+    if (
+        convergence_table is not None
+        and not convergence_table.empty
+        and _has_psnr(convergence_table, "psnr_median")
+    ):
         pngs["convergence"] = figure_png(convergence(convergence_table))
     if forward_records is not None and not forward_records.empty:
         pngs["blur_formation"] = figure_png(blur_formation(forward_records))

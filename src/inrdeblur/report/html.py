@@ -9,7 +9,9 @@ table), ``figures``, ``grid``, ``params``, ``protocol`` and ``provenance``.
 In the visual grid a blind fit's cell also shows its kernel estimate beside the blurred
 image's true kernel (when it has one), each scaled to its own maximum and enlarged
 without smoothing (:func:`kernel_image`), with their kernel similarity
-(:mod:`inrdeblur.metrics.kernels`).
+(:mod:`inrdeblur.metrics.kernels`). A scene without a sharp image (the user's photos)
+shows its input, the estimates and their kernel estimates only: no reference, no error
+map and no PSNR.
 
 ``provenance`` is a dict with the keys ``date`` (str), ``git_commit`` (str),
 ``git_dirty`` (bool) and ``versions`` (``{package: version}``); any other key is shown as
@@ -34,7 +36,8 @@ import pandas as pd
 
 from inrdeblur import experiment, layout
 from inrdeblur.blur.kernels import validate_kernel
-from inrdeblur.data.registry import category_values
+from inrdeblur.blur.models import OBSERVED
+from inrdeblur.data.registry import WITHOUT_SHARP, category_values
 from inrdeblur.fileio import (
     InputFileError,
     encode_palette_png,
@@ -91,10 +94,11 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 class GridRow:
     """One row of the visual grid: a scene, one seed, and every method's estimate.
 
-    Images are ``(H, W, C)`` float in [0, 1] (C = 1 or 3). ``methods`` lists the columns
-    in order; a method without an estimate for this seed is absent from ``estimates``
-    (empty cell). ``kernels`` holds the (k_h, k_w) kernel estimates of the blind fits
-    among them, ``true_kernel`` the blurred image's kernel (a uniform blur), else None.
+    Images are ``(H, W, C)`` float in [0, 1] (C = 1 or 3); ``sharp`` is None for a scene
+    without ground truth (the user's photos). ``methods`` lists the columns in order; a
+    method without an estimate for this seed is absent from ``estimates`` (empty cell).
+    ``kernels`` holds the (k_h, k_w) kernel estimates of the blind fits among them,
+    ``true_kernel`` the blurred image's kernel (a uniform blur), else None.
     """
 
     dataset: str
@@ -102,7 +106,7 @@ class GridRow:
     scene: str
     seed: int
     methods: list[str]
-    sharp: np.ndarray
+    sharp: np.ndarray | None
     blurry: np.ndarray
     estimates: dict[str, np.ndarray] = field(default_factory=dict)
     kernels: dict[str, np.ndarray] = field(default_factory=dict)
@@ -149,9 +153,10 @@ def build_grid(
 
     Per dataset the first ``max_scenes_per_dataset`` scenes (sorted ids) are shown, for
     every blur. Per (dataset, blur, scene) the smallest seed present is used. ``sharp``
-    comes from the scene record, ``blurry`` and the true kernel (if any) from the blurred
-    record, and each estimate (clipped to [0, 1]) and a blind fit's kernel estimate from
-    ``<fit dir>/estimate.npz``; paths from :mod:`inrdeblur.layout`.
+    comes from the scene record (None when it has none: the user's photos), ``blurry`` and
+    the true kernel (if any) from the blurred record, and each estimate (clipped to
+    [0, 1]) and a blind fit's kernel estimate from ``<fit dir>/estimate.npz``; paths from
+    :mod:`inrdeblur.layout`.
 
     Raises:
         InputFileError: a file is missing or holds an array of the wrong shape.
@@ -169,18 +174,25 @@ def build_grid(
                 if fits.empty:
                     continue
                 seed = int(fits["seed"].min())
-                sharp = _load_image(layout.scene_path(dataset, scene, root), "sharp")
+                scene_path = layout.scene_path(dataset, scene, root)
+                scene_arrays = read_npz(scene_path)
+                sharp = (
+                    _load_image(scene_path, "sharp", data=scene_arrays)
+                    if "sharp" in scene_arrays
+                    else None  # no ground truth (the user's photos)
+                )
                 blurred_path = layout.blurred_path(blur, dataset, scene, root)
                 record = read_npz(blurred_path)
                 crop = json.loads(str(record["attrs"])).get("crop") if "attrs" in record else None
                 sharp = observed_part(sharp, crop)
-                blurry = _load_image(blurred_path, "blurry", sharp.shape, data=record)
+                shape = None if sharp is None else sharp.shape
+                blurry = _load_image(blurred_path, "blurry", shape, data=record)
                 true_kernel = _load_kernel(blurred_path, record) if "kernel" in record else None
                 estimates, kernels = {}, {}
                 for method in sorted(fits.loc[fits["seed"] == seed, "method"]):
                     path = layout.fit_dir(method, blur, dataset, scene, seed, root) / "estimate.npz"
                     fit = read_npz(path)
-                    estimate = _load_image(path, "estimate", sharp.shape, data=fit)
+                    estimate = _load_image(path, "estimate", blurry.shape, data=fit)
                     estimates[method] = np.clip(estimate, 0.0, 1.0)
                     if "kernel" in fit:
                         kernels[method] = _load_kernel(path, fit)
@@ -510,7 +522,9 @@ def _grid_tables(
     longer side exceeds ``thumbnail_px`` are embedded downscaled by an integer factor
     (block means; the error map is the block mean of the full-resolution error). A blind
     fit's cell also gets its kernel estimate and the true kernel (:func:`kernel_image`)
-    and their similarity from ``metrics`` (``—`` when it has none)."""
+    and their similarity from ``metrics`` (``—`` when it has none). Rows without a sharp
+    image have no reference, error maps or PSNR (``None``); a table whose rows all lack
+    one (a dataset of photos) drops those columns (``has_sharp`` false)."""
     from inrdeblur.metrics.errormap import error_indices, error_map
 
     psnr = {
@@ -530,13 +544,20 @@ def _grid_tables(
     for row in grid:
         table = tables.setdefault(
             (row.dataset, row.blur),
-            {"dataset": row.dataset, "blur": row.blur, "methods": [], "rows": []},
+            {
+                "dataset": row.dataset,
+                "blur": row.blur,
+                "methods": [],
+                "rows": [],
+                "has_sharp": False,
+            },
         )
+        table["has_sharp"] |= row.sharp is not None
         for method in row.methods:
             if method not in table["methods"]:
                 table["methods"].append(method)
         blurry_psnr = blurry.get((row.dataset, row.blur, row.scene))
-        factor = thumbnail_factor(row.sharp.shape, thumbnail_px)
+        factor = thumbnail_factor(row.blurry.shape, thumbnail_px)
         shown = list(row.kernels.values())
         if row.kernels and row.true_kernel is not None:
             shown.append(row.true_kernel)
@@ -550,41 +571,45 @@ def _grid_tables(
         for method, estimate in row.estimates.items():
             key = (row.dataset, row.blur, method, row.scene, row.seed)
             value = psnr.get(key, (None, None))[0]
-            error = area_downscale(error_map(estimate, row.sharp), factor)
+            error_uri = None  # no error map without a sharp image
+            if row.sharp is not None:
+                error = area_downscale(error_map(estimate, row.sharp), factor)
+                indices = error_indices(error, vmax=ERROR_MAP_VMAX)
+                error_uri = _png_bytes_uri(encode_palette_png(*indices))
             kernel = row.kernels.get(method)
             cells[method] = {
                 "estimate": png_data_uri(area_downscale(estimate, factor)),
-                "error": _png_bytes_uri(
-                    encode_palette_png(*error_indices(error, vmax=ERROR_MAP_VMAX))
-                ),
-                "psnr": _fmt(value, 2),
+                "error": error_uri,
+                "psnr": None if row.sharp is None else _fmt(value, 2),
                 "kernel": None if kernel is None else png_data_uri(kernel_image(kernel, scale)),
                 "true_kernel": None if kernel is None else true_kernel,
                 "kernel_similarity": _fmt(similarity.get(key), 3),
             }
+        sharp_uri = None if row.sharp is None else png_data_uri(area_downscale(row.sharp, factor))
         table["rows"].append(
             {
                 "scene": row.scene,
                 "seed": row.seed,
-                "shape": f"{row.sharp.shape[1]}×{row.sharp.shape[0]}",
+                "shape": f"{row.blurry.shape[1]}×{row.blurry.shape[0]}",
                 "factor": factor,
-                "width": int(row.sharp.shape[1]) // factor,
-                "sharp": png_data_uri(area_downscale(row.sharp, factor)),
+                "width": int(row.blurry.shape[1]) // factor,
+                "sharp": sharp_uri,
                 "blurry": png_data_uri(area_downscale(row.blurry, factor)),
-                "blurry_psnr": _fmt(blurry_psnr, 2),
+                "blurry_psnr": None if row.sharp is None else _fmt(blurry_psnr, 2),
                 "cells": cells,
             }
         )
     for table in tables.values():
-        table["thumb_px"] = _thumb_px(len(table["methods"]))
+        table["thumb_px"] = _thumb_px(len(table["methods"]), table["has_sharp"])
         for row in table["rows"]:  # nearest-neighbour only where thumbnails enlarge
             row["pixelated"] = row["width"] < table["thumb_px"]
     return list(tables.values())
 
 
-def _thumb_px(n_methods: int) -> int:
-    """Displayed thumbnail width (CSS px) so a grid of ``n_methods`` fits ~1150 px."""
-    columns = 2 + 2 * n_methods
+def _thumb_px(n_methods: int, has_sharp: bool = True) -> int:
+    """Displayed thumbnail width (CSS px) so a grid of ``n_methods`` fits ~1150 px (a
+    reference and an error map per method where there is a sharp image)."""
+    columns = 2 + 2 * n_methods if has_sharp else 1 + n_methods
     return int(np.clip((1150 - 90) / columns - 10, 120, 168))
 
 
@@ -633,7 +658,7 @@ def observation_rows(params: dict[str, Any], root: str | os.PathLike = ".") -> l
     order = experiment.datasets(params)
     for blur, dataset in sorted(experiment.blur_datasets(params), key=lambda p: order.index(p[1])):
         settings = params["blurs"][blur]
-        stored = settings.get("observation") == "scene"
+        stored = settings["model"] == OBSERVED or settings.get("observation") == "scene"
         records = sorted(
             Path(root, layout.BLURRED_DIR.format(blur=blur, dataset=dataset)).glob("*.npz")
         )
@@ -646,6 +671,12 @@ def observation_rows(params: dict[str, Any], root: str | os.PathLike = ".") -> l
         scored = "the matching centre of the sharp image" if valid else "the whole image"
         if aligned:
             scored += "; aligned: after the best sub-pixel shift, 15 px border crop"
+        if dataset in WITHOUT_SHARP:
+            scored = "not scored: no sharp image"
+        if settings.get("boundary") is None:
+            boundary = "none (no operator)"
+        else:
+            boundary = "none ('valid')" if valid else str(settings["boundary"])
         rows.append(
             {
                 "dataset": dataset,
@@ -658,7 +689,7 @@ def observation_rows(params: dict[str, Any], root: str | os.PathLike = ".") -> l
                     if stored
                     else f"Gaussian, std {settings['noise_std']:g}, one draw per channel"
                 ),
-                "boundary": "none ('valid')" if valid else str(settings.get("boundary")),
+                "boundary": boundary,
                 "scored": scored,
             }
         )
@@ -825,6 +856,7 @@ def _section_context(
         "show_aligned": show_aligned,
         "show_error_ratio": show_error_ratio,
         "show_kernel_similarity": show_kernel_similarity,
+        "has_psnr": section.summary.empty or bool(section.summary["psnr_mean"].notna().any()),
         "error_ratio_reference": section.error_ratio_reference or "the reference method",
         "n_columns": 8 + 2 * show_aligned + show_error_ratio + show_kernel_similarity,
         "published_sources": published_sources,
