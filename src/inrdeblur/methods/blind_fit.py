@@ -39,8 +39,15 @@ from torch import nn
 from tqdm import tqdm
 
 from inrdeblur.blur.uniform import convolve
-from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, Problem, psnr_torch
-from inrdeblur.methods.checkpoint import Checkpointer
+from inrdeblur.methods.base import (
+    IterationCallback,
+    Method,
+    MethodResult,
+    Problem,
+    psnr_torch,
+    resolve_device,
+)
+from inrdeblur.methods.checkpoint import Checkpointer, trace_rows, trace_tensor
 
 #: the SSIM of the reference training code: Gaussian window, its sigma, K1 and K2
 SSIM_WINDOW = 11
@@ -141,23 +148,59 @@ class BlindProgram(abc.ABC):
 
     Built by the method under the fit's torch seed (so the weights are drawn from it), on
     the (1, C, H, W) observation ``y`` and the odd kernel-size bound ``kernel_size``.
+    Every blind method here has an image generator ``image_net`` and a kernel generator
+    ``kernel_net``, trained by one Adam with a learning rate each (``lr_image``,
+    ``lr_kernel``) that MultiStepLR halves at ``lr_milestones``: a subclass builds the two
+    networks, then calls :meth:`make_optimiser`, and starts each :meth:`step` with
+    :meth:`begin_step`.
     """
 
     #: total iterations of the fit
     iterations: int
+    recipe: dict[str, Any]
+    image_net: nn.Module
+    kernel_net: nn.Module
+    optimiser: torch.optim.Optimizer
+
+    def make_optimiser(self) -> None:
+        """Adam over the two generators, at the recipe's base learning rates."""
+        self.base_lr = (float(self.recipe["lr_image"]), float(self.recipe["lr_kernel"]))
+        self.optimiser = torch.optim.Adam(
+            [
+                {"params": self.image_net.parameters(), "lr": self.base_lr[0]},
+                {"params": self.kernel_net.parameters(), "lr": self.base_lr[1]},
+            ]
+        )
+
+    def begin_step(self, iteration: int) -> float:
+        """Set the learning rates of 0-based ``iteration`` and clear the gradients; returns
+        the image generator's rate (the trace's ``lr``)."""
+        milestones = list(self.recipe["lr_milestones"])
+        gamma = float(self.recipe["lr_gamma"])
+        rates = [step_decay(base, iteration, milestones, gamma) for base in self.base_lr]
+        for group, rate in zip(self.optimiser.param_groups, rates, strict=True):
+            group["lr"] = rate
+        self.optimiser.zero_grad(set_to_none=True)
+        return rates[0]
 
     @property
-    @abc.abstractmethod
     def networks(self) -> dict[str, nn.Module]:
         """The trained networks by name (their parameters are the fit's size)."""
+        return {"image_net": self.image_net, "kernel_net": self.kernel_net}
 
-    @abc.abstractmethod
     def state(self) -> dict[str, Any]:
-        """Everything :meth:`load_state` needs to continue: networks, optimiser, buffers."""
+        """Everything :meth:`load_state` needs to continue: networks and optimiser."""
+        return {
+            "image_net": self.image_net.state_dict(),
+            "kernel_net": self.kernel_net.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+        }
 
-    @abc.abstractmethod
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state` returned."""
+        self.image_net.load_state_dict(state["image_net"])
+        self.kernel_net.load_state_dict(state["kernel_net"])
+        self.optimiser.load_state_dict(state["optimiser"])
 
     @abc.abstractmethod
     def step(self, iteration: int) -> dict[str, Any]:
@@ -208,20 +251,6 @@ def blind_fingerprint(
         "blurry_sha256": problem.observation_sha256(),
         "kernel_size": int(kernel_size),
     }
-
-
-def _trace_tensor(trace: list[dict[str, float]]) -> torch.Tensor:
-    rows = [[float(row[c]) for c in TRACE_COLUMNS] for row in trace]
-    return torch.tensor(rows, dtype=torch.float64).reshape(-1, len(TRACE_COLUMNS))
-
-
-def _trace_rows(values: torch.Tensor) -> list[dict[str, float]]:
-    rows = []
-    for row in values.tolist():
-        record = dict(zip(TRACE_COLUMNS, row, strict=True))
-        record["iteration"] = int(record["iteration"])
-        rows.append(record)
-    return rows
 
 
 def model_size_mb(modules: list[nn.Module]) -> float:
@@ -288,7 +317,7 @@ def fit_blind(
         torch.set_rng_state(saved["rng_cpu"])
         if device.type == "cuda" and saved.get("rng_cuda") is not None:
             torch.cuda.set_rng_state_all(saved["rng_cuda"])
-        trace = _trace_rows(saved["trace"])
+        trace = trace_rows(saved["trace"])
         first, seconds_before = int(saved["iteration"]), float(saved["seconds"])
 
     with (
@@ -331,7 +360,7 @@ def fit_blind(
                         "rng_cuda": (
                             torch.cuda.get_rng_state_all() if device.type == "cuda" else None
                         ),
-                        "trace": _trace_tensor(trace),
+                        "trace": trace_tensor(trace),
                     },
                 )
             if on_iteration is not None:
@@ -357,3 +386,42 @@ def fit_blind(
         device=str(device),
         extra={"kernel_size": kernel_size, "resumed_from": first, **program.extra()},
     )
+
+
+class BlindMethod(Method):
+    """A blind method type: :meth:`run` is :func:`fit_blind` of the :class:`BlindProgram`
+    that :meth:`program` builds. Subclasses set ``type`` and implement :meth:`program`."""
+
+    blind = True
+
+    @abc.abstractmethod
+    def program(
+        self, recipe: dict[str, Any], y: torch.Tensor, kernel_size: int, device: torch.device
+    ) -> BlindProgram:
+        """The fit's program for the (1, C, H, W) observation ``y`` (module docstring)."""
+
+    def run(
+        self,
+        problem: Problem,
+        seed: int,
+        *,
+        progress: bool = True,
+        checkpoint_path: str | None = None,
+        checkpoint_every: int = 0,
+        checkpoint_seconds: float = 0,
+        on_iteration: IterationCallback | None = None,
+    ) -> MethodResult:
+        recipe = {k: v for k, v in self.recipe.items() if k != "tuned_on"}
+        return fit_blind(
+            problem,
+            recipe,
+            seed,
+            lambda y, k, device: self.program(recipe, y, k, device),
+            resolve_device(recipe.get("device", "auto")),
+            method=self.type,
+            progress=progress,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+            on_iteration=on_iteration,
+        )

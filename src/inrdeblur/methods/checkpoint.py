@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from inrdeblur.fileio import atomic_path
-from inrdeblur.methods.base import CheckpointError
+from inrdeblur.methods.base import TRACE_COLUMNS, CheckpointError
 
 #: version of the checkpoint layout (the module docstring describes it)
 CHECKPOINT_FORMAT = 1
@@ -301,3 +301,21 @@ class Checkpointer:
                 signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         if finished and self.stop_signal is not None and not self._preempted:
             signal.raise_signal(self.stop_signal)
+
+
+def trace_tensor(trace: list[dict[str, float]]) -> Any:
+    """A fit's trace as a (n, len(TRACE_COLUMNS)) float64 tensor, for its checkpoint."""
+    import torch
+
+    rows = [[float(row[c]) for c in TRACE_COLUMNS] for row in trace]
+    return torch.tensor(rows, dtype=torch.float64).reshape(-1, len(TRACE_COLUMNS))
+
+
+def trace_rows(values: Any) -> list[dict[str, float]]:
+    """The trace rows of :func:`trace_tensor`'s tensor (``iteration`` an int)."""
+    rows = []
+    for row in values.tolist():
+        record = dict(zip(TRACE_COLUMNS, row, strict=True))
+        record["iteration"] = int(record["iteration"])
+        rows.append(record)
+    return rows

@@ -61,18 +61,15 @@ import math
 from typing import Any
 
 import torch
-from torch import nn
 
-from inrdeblur.methods.base import IterationCallback, Method, MethodResult, Problem, resolve_device
 from inrdeblur.methods.blind_fit import (
+    BlindMethod,
     BlindProgram,
     blur_latent,
     crop_latent,
     decimate,
     fft_l1,
-    fit_blind,
     ssim_loss,
-    step_decay,
 )
 from inrdeblur.networks.kernel_generators import SirenKernel
 from inrdeblur.networks.skip import SkipNet
@@ -172,13 +169,7 @@ class CrossScaleProgram(BlindProgram):
         self.kernel_net = SirenKernel(
             hidden=int(kernel_net["hidden"]), layers=int(kernel_net["layers"])
         ).to(device)
-        self.base_lr = (float(recipe["lr_image"]), float(recipe["lr_kernel"]))
-        self.optimiser = torch.optim.Adam(
-            [
-                {"params": self.image_net.parameters(), "lr": self.base_lr[0]},
-                {"params": self.kernel_net.parameters(), "lr": self.base_lr[1]},
-            ]
-        )
+        self.make_optimiser()
         init = int(recipe["init_iterations"])
         step = int(recipe["transition_iterations"])
         # iteration ranges: (start, stop, fine scale s or None for the initial stage)
@@ -191,22 +182,6 @@ class CrossScaleProgram(BlindProgram):
                 f"iterations ({self.iterations}) must cover init_iterations + "
                 f"{self.scales} x transition_iterations ({self.final_start})"
             )
-
-    @property
-    def networks(self) -> dict[str, nn.Module]:
-        return {"image_net": self.image_net, "kernel_net": self.kernel_net}
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "image_net": self.image_net.state_dict(),
-            "kernel_net": self.kernel_net.state_dict(),
-            "optimiser": self.optimiser.state_dict(),
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.image_net.load_state_dict(state["image_net"])
-        self.kernel_net.load_state_dict(state["kernel_net"])
-        self.optimiser.load_state_dict(state["optimiser"])
 
     def _render(self, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(latent, kernel) of ``scale``."""
@@ -223,13 +198,7 @@ class CrossScaleProgram(BlindProgram):
 
     def step(self, iteration: int) -> dict[str, Any]:
         recipe = self.recipe
-        lr = [
-            step_decay(base, iteration, list(recipe["lr_milestones"]), float(recipe["lr_gamma"]))
-            for base in self.base_lr
-        ]
-        for group, value in zip(self.optimiser.param_groups, lr, strict=True):
-            group["lr"] = value
-        self.optimiser.zero_grad(set_to_none=True)
+        lr = self.begin_step(iteration)
         fine = self._stage(iteration)
         estimate = None
         cross = torch.zeros(())
@@ -260,7 +229,7 @@ class CrossScaleProgram(BlindProgram):
             "loss": loss.item(),
             "data_loss": data.item(),
             "reg_loss": cross.item() if fine not in (None, -1) else math.nan,
-            "lr": lr[0],
+            "lr": lr,
             "estimate": estimate,
         }
 
@@ -277,11 +246,10 @@ class CrossScaleProgram(BlindProgram):
         }
 
 
-class CrossScaleInr(Method):
+class CrossScaleInr(BlindMethod):
     """Blind deblurring by the cross-scale INR (module docstring)."""
 
     type = "cross_scale_inr"
-    blind = True
 
     def __init__(self, recipe: dict[str, Any]):
         super().__init__(recipe)
@@ -289,31 +257,10 @@ class CrossScaleInr(Method):
         if unknown:
             raise ValueError(f"reference_quirks: unknown {unknown}; known: {list(QUIRKS)}")
 
-    def run(
-        self,
-        problem: Problem,
-        seed: int,
-        *,
-        progress: bool = True,
-        checkpoint_path: str | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_seconds: float = 0,
-        on_iteration: IterationCallback | None = None,
-    ) -> MethodResult:
-        recipe = {k: v for k, v in self.recipe.items() if k != "tuned_on"}
-        return fit_blind(
-            problem,
-            recipe,
-            seed,
-            lambda y, k, device: CrossScaleProgram(recipe, y, k, device),
-            resolve_device(recipe.get("device", "auto")),
-            method=self.type,
-            progress=progress,
-            checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every,
-            checkpoint_seconds=checkpoint_seconds,
-            on_iteration=on_iteration,
-        )
+    def program(
+        self, recipe: dict[str, Any], y: torch.Tensor, kernel_size: int, device: torch.device
+    ) -> CrossScaleProgram:
+        return CrossScaleProgram(recipe, y, kernel_size, device)
 
 
 METHOD = CrossScaleInr

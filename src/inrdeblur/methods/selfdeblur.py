@@ -32,17 +32,14 @@ import math
 from typing import Any
 
 import torch
-from torch import nn
 
-from inrdeblur.methods.base import IterationCallback, Method, MethodResult, Problem, resolve_device
 from inrdeblur.methods.blind_fit import (
+    BlindMethod,
     BlindProgram,
     blur_latent,
     crop_latent,
-    fit_blind,
     noise_input,
     ssim_loss,
-    step_decay,
 )
 from inrdeblur.networks.kernel_generators import FCNKernel
 from inrdeblur.networks.skip import SkipNet
@@ -93,41 +90,17 @@ class SelfDeblurProgram(BlindProgram):
         latent = (y.shape[-2] + kernel_size - 1, y.shape[-1] + kernel_size - 1)
         self.noise = noise_input(INPUT_CHANNELS, latent, device)
         self.input_noise = float(recipe["input_noise"])
-        self.base_lr = (float(recipe["lr_image"]), float(recipe["lr_kernel"]))
-        self.optimiser = torch.optim.Adam(
-            [
-                {"params": self.image_net.parameters(), "lr": self.base_lr[0]},
-                {"params": self.kernel_net.parameters(), "lr": self.base_lr[1]},
-            ]
-        )
-
-    @property
-    def networks(self) -> dict[str, nn.Module]:
-        return {"image_net": self.image_net, "kernel_net": self.kernel_net}
+        self.make_optimiser()
 
     def state(self) -> dict[str, Any]:
-        return {
-            "image_net": self.image_net.state_dict(),
-            "kernel_net": self.kernel_net.state_dict(),
-            "optimiser": self.optimiser.state_dict(),
-            "noise": self.noise,
-        }
+        return {**super().state(), "noise": self.noise}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.image_net.load_state_dict(state["image_net"])
-        self.kernel_net.load_state_dict(state["kernel_net"])
-        self.optimiser.load_state_dict(state["optimiser"])
+        super().load_state(state)
         self.noise = state["noise"].to(self.noise.device)
 
     def step(self, iteration: int) -> dict[str, Any]:
-        recipe = self.recipe
-        lr = [
-            step_decay(base, iteration, list(recipe["lr_milestones"]), float(recipe["lr_gamma"]))
-            for base in self.base_lr
-        ]
-        for group, value in zip(self.optimiser.param_groups, lr, strict=True):
-            group["lr"] = value
-        self.optimiser.zero_grad(set_to_none=True)
+        lr = self.begin_step(iteration)
         net_input = self.noise
         if self.input_noise:
             net_input = net_input + self.input_noise * torch.randn_like(net_input)
@@ -144,7 +117,7 @@ class SelfDeblurProgram(BlindProgram):
             "loss": loss.item(),
             "data_loss": loss.item(),
             "reg_loss": math.nan,
-            "lr": lr[0],
+            "lr": lr,
             "estimate": crop_latent(latent, self.kernel_size, self.y.shape[-2:]),
         }
 
@@ -158,37 +131,15 @@ class SelfDeblurProgram(BlindProgram):
         return {"mse_iterations": self.mse_iterations}
 
 
-class SelfDeblur(Method):
+class SelfDeblur(BlindMethod):
     """Blind deblurring by SelfDeblur (module docstring)."""
 
     type = "selfdeblur"
-    blind = True
 
-    def run(
-        self,
-        problem: Problem,
-        seed: int,
-        *,
-        progress: bool = True,
-        checkpoint_path: str | None = None,
-        checkpoint_every: int = 0,
-        checkpoint_seconds: float = 0,
-        on_iteration: IterationCallback | None = None,
-    ) -> MethodResult:
-        recipe = {k: v for k, v in self.recipe.items() if k != "tuned_on"}
-        return fit_blind(
-            problem,
-            recipe,
-            seed,
-            lambda y, k, device: SelfDeblurProgram(recipe, y, k, device),
-            resolve_device(recipe.get("device", "auto")),
-            method=self.type,
-            progress=progress,
-            checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every,
-            checkpoint_seconds=checkpoint_seconds,
-            on_iteration=on_iteration,
-        )
+    def program(
+        self, recipe: dict[str, Any], y: torch.Tensor, kernel_size: int, device: torch.device
+    ) -> SelfDeblurProgram:
+        return SelfDeblurProgram(recipe, y, kernel_size, device)
 
 
 METHOD = SelfDeblur

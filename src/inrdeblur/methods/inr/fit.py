@@ -56,8 +56,8 @@ from tqdm import tqdm
 
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.inr import build_inr
-from inrdeblur.methods.base import TRACE_COLUMNS, MethodResult, psnr_torch, resolve_device
-from inrdeblur.methods.checkpoint import Checkpointer
+from inrdeblur.methods.base import MethodResult, psnr_torch, resolve_device
+from inrdeblur.methods.checkpoint import Checkpointer, trace_rows, trace_tensor
 from inrdeblur.methods.data_terms import data_term
 from inrdeblur.methods.inr.regularisers import build_regulariser
 from inrdeblur.methods.optimisation import AdamCosine
@@ -190,20 +190,6 @@ def fit_fingerprint(
         "operator": str(operator.model),
         "margin": [int(m) for m in operator.margin],
     }
-
-
-def _trace_tensor(trace: list[dict[str, float]]) -> torch.Tensor:
-    rows = [[float(row[c]) for c in TRACE_COLUMNS] for row in trace]
-    return torch.tensor(rows, dtype=torch.float64).reshape(-1, len(TRACE_COLUMNS))
-
-
-def _trace_rows(values: torch.Tensor) -> list[dict[str, float]]:
-    rows = []
-    for row in values.tolist():
-        record = dict(zip(TRACE_COLUMNS, row, strict=True))
-        record["iteration"] = int(record["iteration"])
-        rows.append(record)
-    return rows
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -353,7 +339,7 @@ def fit_nonblind(
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
-        trace = _trace_rows(state["trace"])
+        trace = trace_rows(state["trace"])
         tile_sse = [float(v) for v in state["tile_sse"].tolist()]
         first, seconds_before = int(state["iteration"]), float(state["seconds"])
 
@@ -422,7 +408,7 @@ def fit_nonblind(
                         "rng_cuda": (
                             torch.cuda.get_rng_state_all() if device.type == "cuda" else None
                         ),
-                        "trace": _trace_tensor(trace),
+                        "trace": trace_tensor(trace),
                         "tile_sse": torch.tensor(tile_sse, dtype=torch.float64),
                     },
                 )
