@@ -187,12 +187,12 @@ def test_the_report_puts_published_rows_after_ours_with_their_sources(tmp_path: 
     kinds = [kind for kind, _ in parser.rows]
     assert kinds == ["input", "method"] + ["published"] * 5
     ours = parser.rows[1][1]
-    assert ours[2] == "sparse_prior" and ours[10] == "34.50 ± 0.71"  # aligned PSNR column
+    assert ours[2] == "sparse_prior" and ours[8] == "34.50 ±\u00a00.71"  # aligned PSNR column
     known = next(cells for kind, cells in parser.rows if "known_kernel" in cells[2])
     assert known[2] == "published: known_kernel_reference (nonblind uniform, all 32)[1]"
     # Aligned figures go in the aligned columns only.
-    assert (known[6], known[8], known[10], known[11]) == ("—", "—", "34.53", "0.9490")
-    assert known[3:6] == ["—", "—", "—"]
+    assert (known[4], known[6], known[8], known[9]) == ("—", "—", "34.53", "0.9490")
+    assert known[3] == "—"  # scenes x seeds
     assert len(parser.sources) == 2  # Table 11's two protocol notes
     assert parser.sources[0].startswith("[1] Zhang, Quan and Ji")
     assert "Table 11: Levin groundk deconvolution; comp_upto_shift" in parser.sources[0]
@@ -227,5 +227,5 @@ def test_thesis_rows_fill_the_plain_columns_with_time_size_and_lpips(tmp_path: P
     assert len(published) == 2 + 4 + 3  # thesis Tables 4.1, 4.2 and 4.4 on RealCMB
     dif = next(cells for cells in published if cells[2].startswith("published: DiF"))
     # no aligned columns: PSNR, gain, SSIM, LPIPS, time, size
-    assert dif[6:12] == ["28.48", "—", "0.9073", "2.14e-05", "1274", "8.69"]
+    assert dif[4:10] == ["28.48", "—", "0.9073", "2.14e-05", "1274", "8.69"]
     assert any("data_range=2" in source for source in parser.sources)

@@ -177,6 +177,8 @@ def test_blind_fits_report_kernels_and_error_ratios(report, project):
     section = _section(html, "levin_blind")
     assert "Error ratio ↓</th>" in section and "Kernel similarity ↑</th>" in section
     assert "Error ratio ↓</th>" not in _section(html, "levin")
+    # the papers' error ratios beside ours (Zhang, Quan & Ji 2024, Table 11)
+    assert re.search(r"published: CrossScaleINR.*?<td class=\"num\">1\.185</td>", section, re.S)
     assert re.search(r"estimated \| true kernel<br>similarity 0\.\d{3}", html)
     assert np.isfinite([r["ssd_aligned"] for r in records]).all()
 

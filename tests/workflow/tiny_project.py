@@ -43,6 +43,7 @@ def tiny_params(methods: tuple[str, ...] = ("siren_tv",)) -> dict[str, Any]:
     for name, study in params["studies"].items():
         study["enabled"] = name == "demo"
         study["methods"] = list(methods)
+        study.pop("error_ratio_reference", None)  # it names a method not defined here
     params["studies"]["demo"]["seeds"] = [0, 1]
     params["datasets"]["demo"] = {"size": 32, "scenes": ["astronaut", "motorcycle"]}
     params["blurs"]["motion"]["kernel_size"] = 5
@@ -51,7 +52,7 @@ def tiny_params(methods: tuple[str, ...] = ("siren_tv",)) -> dict[str, Any]:
     for i, name in enumerate(methods):
         method = copy.deepcopy(TINY_METHOD)
         if i % 2 == 1:
-            method["regulariser"] = {"type": "none", "weight": 0.0}
+            method["regulariser"] = {"type": "none"}
         params["methods"][name] = method
     return params
 

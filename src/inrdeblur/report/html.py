@@ -380,7 +380,10 @@ def _with_published(
                     "lpips_missing": None,
                     "psnr_aligned": psnr if aligned else "—",
                     "ssim_aligned": ssim if aligned else "—",
-                    "error_ratio": "—",
+                    # the paper's error ratio: against its own known-kernel deconvolution
+                    "error_ratio": (
+                        _fmt(pub.error_ratio, 3) if aligned and _is_number(pub.error_ratio) else "—"
+                    ),
                     "kernel_similarity": "—",
                     "time": _fmt(pub.time_s, _time_decimals(pub.time_s)),
                     "size": _fmt(pub.size_mb, 2),
