@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,34 +47,26 @@ from nonblind import (  # noqa: E402
     check_same_data,
     run_method,
 )
+from nonblind import _mean_std as mean_std  # noqa: E402
 
 from inrdeblur.config import load_params  # noqa: E402
 from inrdeblur.methods import method_class  # noqa: E402
+from inrdeblur.metrics import tables  # noqa: E402
 from inrdeblur.report.published import load_published, matching_rows  # noqa: E402
 
 BLUR = "true_kernel_stored"
 
 
 def _mean_std(values: list[float], decimals: int = 2) -> str:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return "n/a"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{decimals}f} ± {std:.{decimals}f}"
+    """nonblind's mean ± std of the values that are numbers."""
+    return mean_std([v for v in values if not math.isnan(v)], decimals)
 
 
-def error_ratios(rows: list[dict[str, Any]], reference: str) -> dict[int, float]:
-    """Row index -> sqrt(aligned SSD / the reference's on the same image); the reference
-    is deterministic, so its first seed serves every seed of the blind methods."""
-    base = {}
-    for row in rows:
-        if row["method"] == reference:
-            base.setdefault(row["scene"], row["ssd_aligned"])
-    return {
-        i: math.sqrt(row["ssd_aligned"] / base[row["scene"]])
-        for i, row in enumerate(rows)
-        if row["scene"] in base and base[row["scene"]] > 0
-    }
+def error_ratios(rows: list[dict[str, Any]], reference: str) -> list[float]:
+    """Per row, the report's error ratio (:func:`inrdeblur.metrics.tables.error_ratios`):
+    sqrt(aligned SSD / the reference's on the same image, same seed or its first)."""
+    frame = pd.DataFrame(rows).assign(dataset="levin", blur=BLUR)
+    return list(tables.error_ratios(frame, reference))
 
 
 def print_table(rows: list[dict[str, Any]], reference: str, title: str) -> None:
@@ -93,7 +86,7 @@ def print_table(rows: list[dict[str, Any]], reference: str, title: str) -> None:
             f"{method:<24}{len(mine):>5}"
             f"{_mean_std([r['psnr_aligned'] for _, r in mine]):>17}"
             f"{_mean_std([r['ssim_aligned'] for _, r in mine], 4):>18}"
-            f"{_mean_std([ratios.get(i, math.nan) for i, _ in mine], 3):>15}"
+            f"{_mean_std([ratios[i] for i, _ in mine], 3):>15}"
             f"{_mean_std([r['kernel_similarity'] for _, r in mine], 3):>15}"
             f"{statistics.fmean(r['time_s'] for _, r in mine):>9.0f}"
         )

@@ -238,11 +238,11 @@ def run_method(image: Image, label: str, recipe: dict[str, Any], seed: int) -> d
 # -- the table ----------------------------------------------------------------------------
 
 
-def _mean_std(values: list[float]) -> str:
+def _mean_std(values: list[float], decimals: int = 2) -> str:
     if not values:
         return "n/a"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {std:.2f}"
+    return f"{statistics.fmean(values):.{decimals}f} ± {std:.{decimals}f}"
 
 
 def summarise(rows: list[dict[str, Any]], aligned: bool) -> tuple[list[dict[str, Any]], str | None]:

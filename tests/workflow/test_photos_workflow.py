@@ -22,7 +22,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage import data
 from skimage.transform import resize
-from tiny_project import make_project, run, tiny_params
+from tiny_project import TINY_BLIND_METHOD, make_project, run, tiny_params
 
 pytestmark = pytest.mark.workflow
 
@@ -32,17 +32,6 @@ PHOTOS = {
     "astronaut": ("astronaut.jpg", (64, 64), 9),
     "camera": ("camera.jpg", (64, 64), 7),
     "coffee": ("coffee.jpeg", (48, 64), 5),
-}
-#: SelfDeblur shrunk to seconds: 20 steps of small networks, no kernel_size of its own
-TINY_SELFDEBLUR = {
-    "type": "selfdeblur",
-    "iterations": 20,
-    "mse_iterations": 10,
-    "lr_milestones": [15],
-    "image_net": {"channels": 8, "skip": 2, "levels": 3, "non_local": False},
-    "kernel_net": {"noise_dim": 16, "hidden": 32},
-    "device": "cpu",
-    "tuned_on": "test",
 }
 
 
@@ -84,7 +73,7 @@ def write_photos(folder) -> None:
 def photos_params() -> dict:
     """The tiny project's params with one study: the photos as taken, tiny SelfDeblur."""
     params = tiny_params()
-    params["methods"]["selfdeblur"] = TINY_SELFDEBLUR
+    params["methods"]["selfdeblur"] = TINY_BLIND_METHOD
     params["blurs"]["as_taken"] = {"model": "observed"}
     params["datasets"]["photos"] = {"root": FOLDER, "scenes": "all"}
     params["studies"] = {

@@ -17,7 +17,7 @@ import re
 
 import pytest
 from support import LAI_DIR, LEVIN_DIR
-from tiny_project import REPO, TINY_METHOD, make_project, run, tiny_params
+from tiny_project import REPO, TINY_BLIND_METHOD, TINY_METHOD, make_project, run, tiny_params
 
 pytestmark = pytest.mark.workflow
 
@@ -26,16 +26,6 @@ STUDIES = {
     "levin": ["levin"],
     "levin_blind": ["levin"],
     "lai": ["lai"],
-}
-#: a blind method small enough for the test: SelfDeblur's networks, shrunk, 30 steps
-TINY_BLIND = {
-    "type": "selfdeblur",
-    "iterations": 30,
-    "mse_iterations": 10,
-    "lr_milestones": [20],
-    "image_net": {"channels": 8, "skip": 2, "levels": 3, "non_local": False},
-    "kernel_net": {"noise_dim": 16, "hidden": 32},
-    "tuned_on": "test",
 }
 LEVIN_SCENES = ["im1_kernel1", "im2_kernel3"]
 LAI_SCENES = ["manmade_01_kernel_01", "text_01_kernel_02"]
@@ -48,7 +38,7 @@ def project(tmp_path_factory, tool_env):
     params = tiny_params(("siren_tv",))
     params["methods"]["siren_tv"] = TINY_METHOD
     params["methods"]["tikhonov"] = {"type": "tikhonov_cg", "weight": 0.03, "tuned_on": "test"}
-    params["methods"]["selfdeblur"] = TINY_BLIND
+    params["methods"]["selfdeblur"] = TINY_BLIND_METHOD
     params["studies"] = {
         "demo": {
             "title": "Demo",

@@ -32,6 +32,18 @@ TINY_METHOD = {
     "fit": {"iterations": 12, "lr": 2e-3, "lr_min": 1e-5, "grad_clip": 1.0, "device": "cpu"},
 }
 
+#: SelfDeblur shrunk to seconds: 20 steps of small networks, no kernel_size of its own
+TINY_BLIND_METHOD = {
+    "type": "selfdeblur",
+    "iterations": 20,
+    "mse_iterations": 10,
+    "lr_milestones": [15],
+    "image_net": {"channels": 8, "skip": 2, "levels": 3, "non_local": False},
+    "kernel_net": {"noise_dim": 16, "hidden": 32},
+    "device": "cpu",
+    "tuned_on": "test",
+}
+
 
 def tiny_params(methods: tuple[str, ...] = ("siren_tv",)) -> dict[str, Any]:
     """The repository's params.yaml shrunk to 2 scenes of 32 px and 12 iterations: its demo

@@ -248,6 +248,23 @@ IMAGE_KERNEL_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".pgm")
 ARRAY_KERNEL_SUFFIXES = (".npy", ".txt", ".csv")
 
 
+def kernel_image(kernel: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A kernel as a gray image, ``(k_h * scale, k_w * scale)`` float64 in [0, 1]: the
+    kernel divided by its maximum (white), each tap a ``scale`` x ``scale`` block
+    (nearest-neighbour enlargement, no smoothing). A blind fit's ``kernel.png`` and the
+    report's kernels.
+
+    >>> kernel_image(np.array([[0.25, 0.75]]), 2)
+    array([[0.33333333, 0.33333333, 1.        , 1.        ],
+           [0.33333333, 0.33333333, 1.        , 1.        ]])
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    peak = float(k.max())
+    if peak > 0:
+        k = k / peak
+    return np.repeat(np.repeat(k, scale, axis=0), scale, axis=1)
+
+
 def _read_kernel_image(path: Path) -> np.ndarray:
     """Pixels of a gray or equal-channel RGB image, float64 (H, W), unscaled."""
     from PIL import Image, UnidentifiedImageError

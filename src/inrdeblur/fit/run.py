@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from inrdeblur import layout
+from inrdeblur.blur.kernels import kernel_image
 from inrdeblur.fileio import read_json, write_json, write_png, write_text
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.methods.base import TRACE_COLUMNS, CheckpointError
@@ -193,11 +194,8 @@ def run_fit(
         raise
     write_png(outputs["estimate_png"], np.clip(result.estimate, 0.0, 1.0))
     if result.kernel is not None:  # a blind fit: its kernel, scaled to its maximum
-        peak = float(result.kernel.max())
-        write_png(
-            Path(outputs["estimate_png"]).with_name(layout.FIT_KERNEL_PNG_NAME),
-            (result.kernel / peak if peak > 0 else result.kernel)[..., None],
-        )
+        kernel_png = Path(outputs["estimate_png"]).with_name(layout.FIT_KERNEL_PNG_NAME)
+        write_png(kernel_png, kernel_image(result.kernel))
     FitEstimate(result.estimate, result.kernel).save(outputs["estimate_npz"])
     write_text(outputs["trace"], _trace_csv(result.trace))
     last = result.trace[-1]

@@ -178,6 +178,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def model_size_mb(model: torch.nn.Module) -> float:
+    """Bytes of trainable parameters and buffers, in MB of 2**20 bytes (a fit's size)."""
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    n_bytes += sum(b.numel() * b.element_size() for b in model.buffers())
+    return n_bytes / 2**20
+
+
 def psnr_torch(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     """PSNR (dB, data range 1) of ``estimate`` clipped to [0, 1] against ``reference``."""
     import torch

@@ -44,10 +44,17 @@ from inrdeblur.methods.base import (
     Method,
     MethodResult,
     Problem,
+    model_size_mb,
     psnr_torch,
     resolve_device,
 )
-from inrdeblur.methods.checkpoint import Checkpointer, trace_rows, trace_tensor
+from inrdeblur.methods.checkpoint import (
+    Checkpointer,
+    restore_rng,
+    rng_state,
+    trace_rows,
+    trace_tensor,
+)
 
 #: the SSIM of the reference training code: Gaussian window, its sigma, K1 and K2
 SSIM_WINDOW = 11
@@ -253,15 +260,6 @@ def blind_fingerprint(
     }
 
 
-def model_size_mb(modules: list[nn.Module]) -> float:
-    """Bytes of the parameters and buffers of ``modules`` / 2**20."""
-    total = 0
-    for module in modules:
-        total += sum(t.numel() * t.element_size() for t in module.parameters())
-        total += sum(t.numel() * t.element_size() for t in module.buffers())
-    return total / 2**20
-
-
 def fit_blind(
     problem: Problem,
     recipe: dict[str, Any],
@@ -314,9 +312,7 @@ def fit_blind(
     saved = checkpointer.load()
     if saved is not None:
         program.load_state(saved["program"])
-        torch.set_rng_state(saved["rng_cpu"])
-        if device.type == "cuda" and saved.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state_all(saved["rng_cuda"])
+        restore_rng(saved, device)
         trace = trace_rows(saved["trace"])
         first, seconds_before = int(saved["iteration"]), float(saved["seconds"])
 
@@ -356,10 +352,7 @@ def fit_blind(
                     row["seconds"],
                     {
                         "program": program.state(),
-                        "rng_cpu": torch.get_rng_state(),
-                        "rng_cuda": (
-                            torch.cuda.get_rng_state_all() if device.type == "cuda" else None
-                        ),
+                        **rng_state(device),
                         "trace": trace_tensor(trace),
                     },
                 )
@@ -381,7 +374,7 @@ def fit_blind(
         kernel=np.ascontiguousarray(kernel.detach().float().cpu().numpy(), dtype=np.float32),
         trace=trace,
         time_s=seconds_before + time.perf_counter() - start,
-        size_mb=model_size_mb(networks),
+        size_mb=sum(model_size_mb(m) for m in networks),
         n_parameters=sum(p.numel() for m in networks for p in m.parameters() if p.requires_grad),
         device=str(device),
         extra={"kernel_size": kernel_size, "resumed_from": first, **program.extra()},

@@ -319,3 +319,21 @@ def trace_rows(values: Any) -> list[dict[str, float]]:
         record["iteration"] = int(record["iteration"])
         rows.append(record)
     return rows
+
+
+def rng_state(device: Any) -> dict[str, Any]:
+    """The torch RNG states a fit checkpoints: ``rng_cpu`` and, on a CUDA ``device``,
+    ``rng_cuda`` (else None)."""
+    import torch
+
+    cuda = torch.cuda.get_rng_state_all() if device.type == "cuda" else None
+    return {"rng_cpu": torch.get_rng_state(), "rng_cuda": cuda}
+
+
+def restore_rng(state: dict[str, Any], device: Any) -> None:
+    """Put back the RNG states :func:`rng_state` saved in ``state``."""
+    import torch
+
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and state.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state_all(state["rng_cuda"])

@@ -8,7 +8,7 @@ table), ``figures``, ``grid``, ``params``, ``protocol`` and ``provenance``.
 
 In the visual grid a blind fit's cell also shows its kernel estimate beside the blurred
 image's true kernel (when it has one), each scaled to its own maximum and enlarged
-without smoothing (:func:`kernel_image`), with their kernel similarity
+without smoothing (:func:`~inrdeblur.blur.kernels.kernel_image`), with their kernel similarity
 (:mod:`inrdeblur.metrics.kernels`). A scene without a sharp image (the user's photos)
 shows its input, the estimates and their kernel estimates only: no reference, no error
 map and no PSNR.
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from inrdeblur import experiment, layout
-from inrdeblur.blur.kernels import validate_kernel
+from inrdeblur.blur.kernels import kernel_image, validate_kernel
 from inrdeblur.blur.models import OBSERVED
 from inrdeblur.data.registry import WITHOUT_SHARP, category_values
 from inrdeblur.fileio import (
@@ -59,7 +59,6 @@ __all__ = [
     "StudySection",
     "area_downscale",
     "build_grid",
-    "kernel_image",
     "category_tables",
     "collect_provenance",
     "png_data_uri",
@@ -494,22 +493,6 @@ def area_downscale(image: np.ndarray, factor: int) -> np.ndarray:
     return blocks.mean(axis=(1, 3))
 
 
-def kernel_image(kernel: np.ndarray, scale: int) -> np.ndarray:
-    """A kernel as a gray image: ``(k_h * scale, k_w * scale)`` float64 in [0, 1], the
-    kernel divided by its maximum (white), each tap a ``scale`` x ``scale`` block
-    (nearest-neighbour enlargement, no smoothing).
-
-    >>> kernel_image(np.array([[0.25, 0.75]]), 2)
-    array([[0.33333333, 0.33333333, 1.        , 1.        ],
-           [0.33333333, 0.33333333, 1.        , 1.        ]])
-    """
-    k = np.asarray(kernel, dtype=np.float64)
-    peak = float(k.max())
-    if peak > 0:
-        k = k / peak
-    return np.repeat(np.repeat(k, scale, axis=0), scale, axis=1)
-
-
 def _kernel_scale(kernels: list[np.ndarray]) -> int:
     """The enlargement of a row's kernels: one factor for all, so their taps match
     (:data:`KERNEL_PX`)."""
@@ -524,7 +507,8 @@ def _grid_tables(
     """Grid rows grouped by (dataset, blur), with data URIs and PSNR labels; images whose
     longer side exceeds ``thumbnail_px`` are embedded downscaled by an integer factor
     (block means; the error map is the block mean of the full-resolution error). A blind
-    fit's cell also gets its kernel estimate and the true kernel (:func:`kernel_image`)
+    fit's cell also gets its kernel estimate and the true kernel
+    (:func:`~inrdeblur.blur.kernels.kernel_image`)
     and their similarity from ``metrics`` (``—`` when it has none). Rows without a sharp
     image have no reference, error maps or PSNR (``None``); a table whose rows all lack
     one (a dataset of photos) drops those columns (``has_sharp`` false)."""

@@ -56,8 +56,14 @@ from tqdm import tqdm
 
 from inrdeblur.blur.operator import BlurOperator
 from inrdeblur.inr import build_inr
-from inrdeblur.methods.base import MethodResult, psnr_torch, resolve_device
-from inrdeblur.methods.checkpoint import Checkpointer, trace_rows, trace_tensor
+from inrdeblur.methods.base import MethodResult, model_size_mb, psnr_torch, resolve_device
+from inrdeblur.methods.checkpoint import (
+    Checkpointer,
+    restore_rng,
+    rng_state,
+    trace_rows,
+    trace_tensor,
+)
 from inrdeblur.methods.data_terms import data_term
 from inrdeblur.methods.inr.regularisers import build_regulariser
 from inrdeblur.methods.optimisation import AdamCosine
@@ -67,13 +73,6 @@ from inrdeblur.methods.optimisation import AdamCosine
 AMP_DTYPE = torch.float16
 #: recipe keys that do not change the fit's result, left out of the checkpoint fingerprint
 FINGERPRINT_IGNORES = ("checkpoint_every",)
-
-
-def model_size_mb(model: torch.nn.Module) -> float:
-    """Bytes of trainable parameters and buffers, in MB of 2**20 bytes."""
-    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-    n_bytes += sum(b.numel() * b.element_size() for b in model.buffers())
-    return n_bytes / 2**20
 
 
 def coordinate_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
@@ -336,9 +335,7 @@ def fit_nonblind(
         for key, module in regulariser.modules.items():
             module.load_state_dict(state[key])
         optimiser.load_state_dict(state)
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        restore_rng(state, device)
         trace = trace_rows(state["trace"])
         tile_sse = [float(v) for v in state["tile_sse"].tolist()]
         first, seconds_before = int(state["iteration"]), float(state["seconds"])
@@ -404,10 +401,7 @@ def fit_nonblind(
                         "model": model.state_dict(),
                         **{key: m.state_dict() for key, m in regulariser.modules.items()},
                         **optimiser.state_dict(),
-                        "rng_cpu": torch.get_rng_state(),
-                        "rng_cuda": (
-                            torch.cuda.get_rng_state_all() if device.type == "cuda" else None
-                        ),
+                        **rng_state(device),
                         "trace": trace_tensor(trace),
                         "tile_sse": torch.tensor(tile_sse, dtype=torch.float64),
                     },
