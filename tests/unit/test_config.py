@@ -175,10 +175,10 @@ def test_non_blind_methods_are_refused_where_there_is_no_operator(params):
     assert problems == [
         "studies.mine: methods.tikhonov: type 'tikhonov_cg' deblurs with the blur's operator, "
         "and blur 'as_taken' (model 'observed') has none; only blind methods "
-        "(cross_scale_inr, selfdeblur) apply",
+        "(cross_scale_inr, selfdeblur, vdip) apply",
         "studies.mine: methods.tikhonov: type 'tikhonov_cg' deblurs with a known blur, and "
         "dataset 'photos' has only its blurry photos (no sharp image, no kernel); only blind "
-        "methods (cross_scale_inr, selfdeblur) apply",
+        "methods (cross_scale_inr, selfdeblur, vdip) apply",
     ]
     # ... and the observed blur on Levin's stored images: no operator for siren_tv either
     params["studies"]["mine"]["datasets"] = ["levin"]

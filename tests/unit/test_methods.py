@@ -54,7 +54,9 @@ METHODS = [
 ]  # fmt: skip
 #: blind recipes: minutes to an hour per image, so here only built and run a few steps
 #: (their quality is tested on a small problem in test_blind_methods.py)
-BLIND_METHODS = ["cross_scale_inr", "selfdeblur", "cross_scale_inr_cpu", "selfdeblur_cpu"]
+BLIND_METHODS = [
+    "cross_scale_inr", "selfdeblur", "vdip", "cross_scale_inr_cpu", "selfdeblur_cpu", "vdip_cpu",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", BLIND_METHODS)
@@ -69,13 +71,17 @@ def test_blind_recipe_builds_and_runs(methods, problem, name):
     for key in ("init_iterations", "transition_iterations"):
         if key in recipe:
             recipe[key] = max(1, recipe[key] // scale)
-    if isinstance(recipe.get("mse_iterations"), int):
-        recipe["mse_iterations"] //= scale
+    for key in ("mse_iterations", "elbo_iterations", "noise_sigma_every"):
+        if isinstance(recipe.get(key), int):
+            recipe[key] = max(1, recipe[key] // scale)
+    warmup = 0
+    if recipe["type"] == "vdip":  # the warm-up runs before the main loop's iterations
+        warmup = recipe["warmup_iterations"] = 2
     recipe["lr_milestones"] = [max(1, m // scale) for m in recipe["lr_milestones"]]
     result = build_method(recipe).run(Problem(blurry, kernel_size=KERNEL), seed=0, progress=False)
     assert result.kernel.shape == (KERNEL, KERNEL)
     assert np.isfinite(result.estimate).all() and result.estimate.shape == blurry.shape
-    assert len(result.trace) == 10
+    assert len(result.trace) == 10 + warmup
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -391,7 +391,7 @@ OWN_SIZE_FAMILIES = ("measured", "scene")
 #: the blind method types: they estimate the blur and get no operator. A fact of each
 #: type's class (``Method.blind``), kept here so that validation imports no method (nor
 #: torch); a test checks it against the classes.
-BLIND_METHOD_TYPES: tuple[str, ...] = ("cross_scale_inr", "selfdeblur")
+BLIND_METHOD_TYPES: tuple[str, ...] = ("cross_scale_inr", "selfdeblur", "vdip")
 #: the blur model without an operator (:data:`inrdeblur.blur.models.OBSERVED`)
 OBSERVED_MODEL = "observed"
 

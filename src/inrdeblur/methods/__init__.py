@@ -16,7 +16,9 @@ type is one new module here and one ``if/then`` branch of the ``method`` schema.
   squares (:mod:`inrdeblur.methods.sparse_irls`);
 - ``cross_scale_inr`` (blind): the cross-scale self-supervised INR of Zhang, Quan & Ji
   (:mod:`inrdeblur.methods.cross_scale_inr`);
-- ``selfdeblur`` (blind): SelfDeblur's two deep priors (:mod:`inrdeblur.methods.selfdeblur`).
+- ``selfdeblur`` (blind): SelfDeblur's two deep priors (:mod:`inrdeblur.methods.selfdeblur`);
+- ``vdip`` (blind): the variational deep image prior of Huo et al.
+  (:mod:`inrdeblur.methods.vdip`).
 
 A blind method (``Method.blind``) gets no operator but a kernel-size bound, and returns
 its kernel estimate; the blind types share their loop in :mod:`.blind_fit`.
