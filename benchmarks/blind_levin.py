@@ -15,16 +15,25 @@ crop, shifts up to 10 px in 0.25 px steps, 8-bit estimate), the error ratio (ali
 over that of the reference on the same image; Levin et al. 2009), the kernel similarity
 to the true kernel (maximum normalised cross-correlation over shifts), the seconds per
 image, and the published blind figures of the papers under the table. ``--quick``: one
-image per kernel (8). ``--csv`` keeps every finished row, ``--resume`` skips them, so a
-run of hours can be split and restarted.
+image per kernel (8). ``--csv`` keeps every finished row, and each estimated kernel
+beside it (``<csv stem>_kernels/``), ``--resume`` skips them, so a run of hours can be
+split and restarted.
+
+``--two-stage <non-blind method>`` adds the papers' second protocol: each blind fit's
+estimated kernel handed to that method (``sparse_prior``: Levin et al.'s deconvolution),
+which deblurs the same observation with the 'valid' uniform operator of that kernel, the
+blind methods' own forward model; its rows, ``<blind> -> <method>``, are scored the same
+way, and their kernel similarity is the blind fit's.
 
     python benchmarks/blind_levin.py --quick --methods cross_scale_inr_cpu selfdeblur_cpu \\
-        --seeds 0 1 [--reference sparse_prior] [--csv blind.csv --resume] [--threads 2]
+        --seeds 0 1 [--reference sparse_prior] [--two-stage sparse_prior] \\
+        [--csv blind.csv --resume] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import math
 import statistics
@@ -33,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -45,7 +55,7 @@ from nonblind import (  # noqa: E402
     _typed,
     bench_images,
     check_same_data,
-    run_method,
+    fit_method,
 )
 from nonblind import _mean_std as mean_std  # noqa: E402
 
@@ -75,7 +85,7 @@ def print_table(rows: list[dict[str, Any]], reference: str, title: str) -> None:
     print(f"\n{title}: {len(images)} images")
     print(f"blurry input: {_mean_std(list(images.values()))} dB aligned")
     header = (
-        f"{'method':<24}{'fits':>5}{'aligned PSNR dB':>17}{'aligned SSIM':>18}"
+        f"{'method':<34}{'fits':>5}{'aligned PSNR dB':>17}{'aligned SSIM':>18}"
         f"{'error ratio':>15}{'kernel sim.':>15}{'s/image':>9}"
     )
     print(header)
@@ -83,7 +93,7 @@ def print_table(rows: list[dict[str, Any]], reference: str, title: str) -> None:
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [(i, r) for i, r in enumerate(rows) if r["method"] == method]
         print(
-            f"{method:<24}{len(mine):>5}"
+            f"{method:<34}{len(mine):>5}"
             f"{_mean_std([r['psnr_aligned'] for _, r in mine]):>17}"
             f"{_mean_std([r['ssim_aligned'] for _, r in mine], 4):>18}"
             f"{_mean_std([ratios[i] for i, _ in mine], 3):>15}"
@@ -93,10 +103,36 @@ def print_table(rows: list[dict[str, Any]], reference: str, title: str) -> None:
     print(f"error ratio: sqrt(aligned SSD / that of {reference} with the true kernel), per image")
 
 
+def on_device(recipe: dict[str, Any], device: str) -> dict[str, Any]:
+    """A copy of a non-blind recipe that runs on ``device``."""
+    recipe = copy.deepcopy(recipe)
+    if recipe.get("type", "inr") == "inr":
+        recipe["fit"]["device"] = device
+    else:
+        recipe["device"] = device
+    return recipe
+
+
+def record(rows: list[dict[str, Any]], row: dict[str, Any], path: Path | None, n: int) -> None:
+    """Keep a finished row (and append it to ``path``), and say so."""
+    rows.append(row)
+    if path:
+        _append(path, row)
+    print(
+        f"[{n}] {row['scene']} {row['method']} seed{row['seed']}: {row['psnr_aligned']:.2f} dB "
+        f"aligned, kernel similarity {row['kernel_similarity']:.3f}, {row['time_s']:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", required=True, help="blind methods of params")
     parser.add_argument("--reference", default="sparse_prior", help="non-blind, true kernel")
+    parser.add_argument(
+        "--two-stage", metavar="METHOD", help="non-blind method given each estimated kernel"
+    )
     parser.add_argument("--levin", type=Path, default=SHARED / "levin")
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
     parser.add_argument("--quick", action="store_true", help="one image per kernel")
@@ -111,20 +147,20 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     params = load_params(args.params)
-    for name in [*args.methods, args.reference]:
+    non_blind = [args.reference] + ([args.two_stage] if args.two_stage else [])
+    for name in [*args.methods, *non_blind]:
         if name not in params["methods"]:
             raise SystemExit(f"{name!r} is not in params.yaml methods")
     kinds = {name: method_class(params["methods"][name]["type"]).blind for name in args.methods}
     if not all(kinds.values()):
         raise SystemExit(f"--methods must be blind: {[n for n, b in kinds.items() if not b]}")
-    if method_class(params["methods"][args.reference]["type"]).blind:
-        raise SystemExit(f"--reference {args.reference!r} must be a non-blind method")
+    for name in non_blind:
+        if method_class(params["methods"][name]["type"]).blind:
+            raise SystemExit(f"{name!r} (--reference, --two-stage) must be a non-blind method")
     recipes = {name: dict(params["methods"][name], device=args.device) for name in args.methods}
-    reference = params["methods"][args.reference]
-    if reference.get("type", "inr") == "inr":
-        reference["fit"]["device"] = args.device
-    else:
-        reference = dict(reference, device=args.device)
+    reference = on_device(params["methods"][args.reference], args.device)
+    second = on_device(params["methods"][args.two_stage], args.device) if args.two_stage else None
+    kernel_dir = args.csv.with_name(args.csv.stem + "_kernels") if args.csv else None
     rows: list[dict[str, Any]] = []
     if args.resume and args.csv and args.csv.is_file():
         with args.csv.open() as handle:
@@ -135,19 +171,28 @@ def main() -> None:
         jobs = [(args.reference, reference, args.seeds[0])]
         jobs += [(name, recipe, seed) for seed in args.seeds for name, recipe in recipes.items()]
         for label, recipe, seed in jobs:
-            if (image.scene.id, label, seed) in done:
-                continue
-            row = run_method(image, label, recipe, seed)
-            rows.append(row)
-            if args.csv:
-                _append(args.csv, row)
-            print(
-                f"[{n}] {image.scene.id} {label} seed{seed}: {row['psnr_aligned']:.2f} dB "
-                f"aligned, kernel similarity {row['kernel_similarity']:.3f}, "
-                f"{row['time_s']:.0f} s",
-                file=sys.stderr,
-                flush=True,
+            two_stage = (
+                f"{label} -> {args.two_stage}" if second and label != args.reference else None
             )
+            kernel_file = None
+            if kernel_dir is not None:
+                kernel_file = kernel_dir / f"{image.scene.id}_{label}_seed{seed}.npy"
+            kernel = None
+            if (image.scene.id, label, seed) not in done:
+                row, result = fit_method(image, label, recipe, seed)
+                kernel = result.kernel
+                if kernel_file is not None and kernel is not None:
+                    kernel_dir.mkdir(exist_ok=True)
+                    np.save(kernel_file, kernel)
+                record(rows, row, args.csv, n)
+            if two_stage is None or (image.scene.id, two_stage, seed) in done:
+                continue
+            if kernel is None:  # the blind fit was done in an earlier run
+                if kernel_file is None or not kernel_file.is_file():
+                    raise SystemExit(f"{two_stage}: no kernel of the earlier {label} fit")
+                kernel = np.load(kernel_file)
+            row, _ = fit_method(image, args.two_stage, second, seed, kernel=kernel)
+            record(rows, {**row, "method": two_stage}, args.csv, n)
     check_same_data(rows)
     scenes = args.scenes or (QUICK_SCENES if args.quick else None)
     title = (

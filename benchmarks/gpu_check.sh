@@ -6,7 +6,8 @@
 # 1. The published recipes of the blind methods (cross_scale_inr, selfdeblur, vdip: 5000
 #    steps, 128-channel networks) on two Levin images, stored blurry inputs: aligned PSNR,
 #    error ratio against sparse_prior, kernel similarity and seconds per image, beside the
-#    papers' figures (benchmarks/blind_levin.py). The three methods run at once, one
+#    papers' figures, and each estimated kernel handed to sparse_prior (the two-stage
+#    protocol; benchmarks/blind_levin.py). The three methods run at once, one
 #    process each: one 256 px fit leaves most of the GPU idle.
 # 2. A mixed-precision fit: hashgrid_tv (fit.amp is on by default on CUDA) on the same two
 #    images with the true kernels (benchmarks/nonblind.py --bench levin-2).
@@ -33,7 +34,7 @@ EOF
 echo "== 1. blind methods, published recipes, Levin $scenes"
 for method in cross_scale_inr selfdeblur vdip; do
     timeout 330 "$python" benchmarks/blind_levin.py --device cuda --methods $method \
-        --scenes $scenes --seeds 0 --csv "$out/blind_$method.csv" --resume \
+        --scenes $scenes --seeds 0 --two-stage sparse_prior --csv "$out/blind_$method.csv" --resume \
         >"$out/blind_$method.txt" 2>&1 &
 done
 wait

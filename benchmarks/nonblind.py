@@ -58,12 +58,13 @@ import numpy as np
 import torch
 
 from inrdeblur.blur.kernels import random_motion_kernel
+from inrdeblur.blur.uniform import UniformBlur
 from inrdeblur.config import dataset_settings, load_params
 from inrdeblur.data import kodak, lai, levin
 from inrdeblur.data.prepare import fit_max_side, luma_scene, prepare_scene
 from inrdeblur.data.synthesize import synthesize
 from inrdeblur.fit.run import kernel_size_bound
-from inrdeblur.methods import Problem, build_method
+from inrdeblur.methods import MethodResult, Problem, build_method
 from inrdeblur.methods.classical import ClassicalMethod
 from inrdeblur.metrics.evaluate import make_reference, score_estimate
 from inrdeblur.metrics.kernels import kernel_similarity
@@ -190,12 +191,35 @@ def _value(text: str) -> Any:
 
 def run_method(image: Image, label: str, recipe: dict[str, Any], seed: int) -> dict[str, Any]:
     """One method on one image: its scores and facts, as one row."""
+    return fit_method(image, label, recipe, seed)[0]
+
+
+def fit_method(
+    image: Image,
+    label: str,
+    recipe: dict[str, Any],
+    seed: int,
+    kernel: np.ndarray | None = None,
+) -> tuple[dict[str, Any], MethodResult]:
+    """One method on one image: the row of :func:`run_method` and the method's result.
+
+    ``kernel``: a non-blind method deblurs with this kernel instead of the blur's
+    operator, by the 'valid' uniform operator of the blind methods' own forward model
+    (the second stage of the two-stage protocol); the row's kernel similarity is then
+    that of ``kernel``.
+    """
     scene, blurred, reference = image.scene, image.blurred, image.reference
     recipe = copy.deepcopy(recipe)
     method = build_method(recipe)
+    if kernel is not None and method.blind:
+        raise ValueError(f"{label}: a blind method estimates its own kernel")
+    operator = None
+    if not method.blind:
+        shape = blurred.blurry.shape[:2]
+        operator = blurred.operator() if kernel is None else UniformBlur(kernel, shape)
     problem = Problem(
         blurry=blurred.blurry,
-        operator=None if method.blind else blurred.operator(),
+        operator=operator,
         kernel_size=kernel_size_bound(label, recipe, scene, blurred) if method.blind else None,
         sharp=blurred.target(scene.sharp),
         description=f"{label} {scene.id}",
@@ -209,6 +233,7 @@ def run_method(image: Image, label: str, recipe: dict[str, Any], seed: int) -> d
         r["seconds"] for r in result.trace if r["psnr"] >= final - FINAL_PSNR_TOLERANCE_DB
     )
     scores = score_estimate(reference, result.estimate)
+    estimated = result.kernel if kernel is None else kernel
     return {
         "scene": scene.id,
         "category": image.category,
@@ -228,11 +253,11 @@ def run_method(image: Image, label: str, recipe: dict[str, Any], seed: int) -> d
         "observation_sha256": problem.observation_sha256(),
         "reference_sha256": scores["reference_sha256"],
         "kernel_similarity": (
-            kernel_similarity(result.kernel, blurred.kernel)
-            if result.kernel is not None and blurred.kernel is not None
+            kernel_similarity(estimated, blurred.kernel)
+            if estimated is not None and blurred.kernel is not None
             else math.nan
         ),
-    }
+    }, result
 
 
 # -- the table ----------------------------------------------------------------------------

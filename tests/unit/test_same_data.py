@@ -7,6 +7,7 @@ method was given and of the reference it was scored against.
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 
 import numpy as np
@@ -130,3 +131,19 @@ def test_every_row_of_a_benchmark_table_has_the_same_observation_and_reference(p
     rows[2] = {**rows[2], "observation_sha256": "0" * 64}  # one method given other data
     with pytest.raises(RuntimeError, match="different observation_sha256 on im1_kernel1"):
         bench.check_same_data(rows)
+
+
+def test_the_two_stage_protocol_with_the_true_kernel_is_the_non_blind_fit(params, gray_scene):
+    """The second stage deblurs with the 'valid' uniform operator of the kernel it is
+    given: handed the true kernel of a 'valid' uniform blur, it is the non-blind fit,
+    estimate for estimate, on the same observation."""
+    bench = _benchmark_module()
+    blurred = synthesize(gray_scene, "valid", params["blurs"]["valid"])
+    image = bench.Image(gray_scene, blurred, "kernel1")
+    recipe = params["methods"]["tikhonov"]
+    direct, direct_result = bench.fit_method(image, "tikhonov", recipe, 0)
+    second, second_result = bench.fit_method(image, "tikhonov", recipe, 0, kernel=blurred.kernel)
+    np.testing.assert_allclose(second_result.estimate, direct_result.estimate, atol=1e-6)
+    assert second["observation_sha256"] == direct["observation_sha256"]
+    assert second["kernel_similarity"] == pytest.approx(1.0)
+    assert math.isnan(direct["kernel_similarity"])
