@@ -106,6 +106,43 @@ def test_seed_spread_figure_only_with_two_seeds(tmp_path) -> None:
     assert "seed_spread" in figures.FIGURE_CAPTIONS
 
 
+def test_seed_spread_figure_marks_every_seed_in_a_panel_per_method() -> None:
+    """One panel per method with two seeds on a scene; in it one mark per fit of those
+    scenes (a lone seed is left out), a line per scene from its worst seed to its best,
+    and the scenes in the order of the method's mean PSNR."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    rng = np.random.default_rng(5)
+    values = {
+        (m, s, k): float(rng.uniform(20, 30))
+        for m, s, k in itertools.product("ab", ("s1", "s2", "s3"), (0, 1, 2))
+    }
+    values.pop(("b", "s3", 1))
+    values.pop(("b", "s3", 2))  # b/s3 has one seed: not drawn
+    values.update({("c", s, 0): 25.0 for s in ("s1", "s2")})  # c has one seed: no panel
+    fig = figures.seed_spread(_records(values))
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["a\ntoy / box", "b\ntoy / box"]
+    for ax, method in zip(axes, "ab", strict=True):
+        fits = {(s, k): v for (m, s, k), v in values.items() if m == method}
+        scenes = {s for s, _ in fits if sum(1 for t, _ in fits if t == s) >= 2}
+        drawn = {(s, k): v for (s, k), v in fits.items() if s in scenes}
+        means = {s: np.mean([v for (t, _), v in drawn.items() if t == s]) for s in scenes}
+        order = sorted(scenes, key=means.get)
+        assert [t.get_text() for t in ax.get_xticklabels()] == order
+        points = np.concatenate(
+            [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+        )
+        expected = sorted((order.index(s), v) for (s, _), v in drawn.items())
+        np.testing.assert_allclose(sorted(map(tuple, points)), expected)
+        (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+        spans = sorted((seg[0][0], min(seg[:, 1]), max(seg[:, 1])) for seg in lines.get_segments())
+        seeds = {s: [v for (t, _), v in drawn.items() if t == s] for s in scenes}
+        np.testing.assert_allclose(
+            spans, sorted((order.index(s), min(v), max(v)) for s, v in seeds.items())
+        )
+
+
 def _forward_records() -> pd.DataFrame:
     rng = np.random.default_rng(7)
     rows = [

@@ -15,8 +15,8 @@ name                   content
                        their quality-time Pareto front
 ``psnr_per_scene``     PSNR per scene and method (all seeds) beside the blurry input
 ``psnr_gain``          PSNR gain over the blurry input per scene, mean over seeds
-``seed_spread``        spread of the PSNR over seeds (max - min per scene), per method,
-                       when a method has two seeds or more on a scene
+``seed_spread``        PSNR per scene, one mark per seed and a line over the seeds' range,
+                       a panel per method with two seeds or more on a scene
 ``convergence``        PSNR against wall time during the fits, median and interquartile
                        band over fits (from the convergence table of
                        :mod:`inrdeblur.metrics.convergence`, when there is one)
@@ -59,6 +59,7 @@ __all__ = [
     "render_figures",
     "scored_fits",
     "seed_spread",
+    "seed_spread_panels",
     "seed_spreads",
     "write_figures",
 ]
@@ -402,9 +403,32 @@ def seed_spreads(metrics: pd.DataFrame) -> pd.DataFrame:
     return table[table["n_seeds"] >= 2].reset_index(drop=True)
 
 
+#: markers of the seeds in the seed-spread figure, in seed order (then repeated)
+SEED_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
+
+
+def seed_spread_panels(metrics: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:
+    """``(dataset, blur, method, fits)`` of every method with two seeds or more on a scene
+    of a (dataset, blur): its scored fits on those scenes, every seed."""
+    spreads = seed_spreads(metrics)
+    scored = scored_fits(metrics)
+    panels = []
+    for (dataset, blur, method), group in spreads.groupby(["dataset", "blur", "method"]):
+        fits = scored[
+            (scored["dataset"] == dataset)
+            & (scored["blur"] == blur)
+            & (scored["method"] == method)
+            & scored["scene"].isin(set(group["scene"]))
+        ]
+        panels.append((dataset, blur, method, fits.reset_index(drop=True)))
+    return panels
+
+
 def seed_spread(metrics: pd.DataFrame) -> Figure:
-    """PSNR spread over seeds (max - min per scene, dB), one dot per scene and a box per
-    method, one panel per (dataset, blur).
+    """The PSNR of every seed, per scene: a panel per method and (dataset, blur) where the
+    method has two seeds or more on a scene, one mark per seed (its marker says which), a
+    line from a scene's worst seed to its best. Scenes are ordered by the method's mean
+    PSNR; past :data:`MAX_SCENE_SLOTS` scenes their names are left off.
 
     Raises:
         ValueError: no method has two seeds on any scene.
@@ -412,32 +436,50 @@ def seed_spread(metrics: pd.DataFrame) -> Figure:
     import seaborn as sns
 
     _panels(metrics)  # checks the columns
-    spreads = seed_spreads(metrics)
-    if spreads.empty:
+    panels = seed_spread_panels(metrics)
+    if not panels:
         raise ValueError("no scene has two seeds of a method: no seed spread to plot")
-    methods = sorted(spreads["method"].unique())
-    palette = method_palette(methods)
-    panels = list(spreads.groupby(["dataset", "blur"], sort=True))
+    palette = method_palette(sorted({method for _, _, method, _ in panels}))
+    seeds = sorted({int(s) for *_, fits in panels for s in fits["seed"]})
+    marker = {seed: SEED_MARKERS[i % len(SEED_MARKERS)] for i, seed in enumerate(seeds)}
+    n_scenes = max(fits["scene"].nunique() for *_, fits in panels)
+    width = 4.6 if n_scenes <= 12 else min(7.0, 2.0 + 0.2 * min(n_scenes, MAX_SCENE_SLOTS))
     with sns.axes_style("whitegrid"), _rc_context():
-        fig, axes = _figure(len(panels), 4.6, 3.4)
-        for ax, ((dataset, blur), data) in zip(axes, panels, strict=True):
-            order = [m for m in methods if m in set(data["method"])]
-            data = data.rename(columns={"spread": "value"})
-            _method_boxplot(ax, data, order, palette)
-            sns.stripplot(
-                data=data,
-                x="method",
-                y="value",
-                order=order,
-                color="black",
-                jitter=False,
-                size=3.5,
-                ax=ax,
-            )
-            ax.set_ylim(bottom=0.0)
-            ax.set_title(f"{dataset} / {blur}")
-            ax.set_ylabel("PSNR spread over seeds (dB)")
-            ax.tick_params(axis="x", labelrotation=20)
+        fig, axes = _figure(len(panels), width, 3.4)
+        for ax, (dataset, blur, method, fits) in zip(axes, panels, strict=True):
+            order = list(fits.groupby("scene")["psnr"].mean().sort_values().index)
+            slot = {scene: i for i, scene in enumerate(order)}
+            x = fits["scene"].map(slot)
+            colour = palette[method]
+            span = fits.groupby("scene")["psnr"].agg(["min", "max"])
+            ax.vlines([slot[s] for s in span.index], span["min"], span["max"], color=colour, lw=1.2)
+            for seed, group in fits.groupby("seed"):
+                ax.scatter(
+                    x[group.index],
+                    group["psnr"],
+                    marker=marker[int(seed)],
+                    s=22,
+                    color=colour,
+                    edgecolor="black",
+                    linewidth=0.4,
+                    zorder=3,
+                )
+            ax.set_xticks(range(len(order)))
+            if len(order) <= MAX_SCENE_SLOTS:
+                ax.set_xticklabels(order)
+                _scene_axis(ax, order)
+            else:
+                ax.set_xticklabels([])
+                ax.set_xlabel(f"{len(order)} scenes, by mean PSNR")
+            ax.set_xlim(-0.6, len(order) - 0.4)
+            ax.set_title(f"{method}\n{dataset} / {blur}")
+            ax.set_ylabel("PSNR (dB)")
+        handles = [
+            Line2D([], [], marker=marker[k], linestyle="none", color="white",
+                   markeredgecolor="black", label=f"seed {k}")
+            for k in seeds
+        ]  # fmt: skip
+        _legend(fig, handles)
     return fig
 
 
@@ -557,9 +599,10 @@ FIGURES: dict[str, tuple[Callable[[pd.DataFrame], Figure], str]] = {
 }
 #: caption of the seed-spread figure, drawn when some scene has two seeds of a method
 SEED_SPREAD_CAPTION = (
-    "Seed spread: for every scene a method was fitted on with two seeds or more, the "
-    "difference between its best and worst PSNR over the seeds (one dot per scene; boxes "
-    "span the quartiles). Large spreads mean a single seed's number is not reliable."
+    "Seed spread: the PSNR of every seed on every scene a method was fitted on with two "
+    "seeds or more, one panel per method (one mark per seed, its shape the seed; a line "
+    "spans a scene's worst to best seed; scenes ordered by the method's mean PSNR). Long "
+    "lines mean a single seed's number is not reliable."
 )
 #: caption of the convergence figure, drawn from the convergence table
 CONVERGENCE_CAPTION = (
