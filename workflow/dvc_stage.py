@@ -2,7 +2,7 @@
 """Run one DVC stage through Snakemake, with the executor named in params.yaml.
 
     python workflow/dvc_stage.py fetch|synthesize|evaluate|forward_models|report
-    python workflow/dvc_stage.py fit <method>
+    python workflow/dvc_stage.py fit <method or two_stage entry>
 
 DVC runs the stages in order; each call lets Snakemake run only its own rules
 (``--allowed-rules``), so a stage never recomputes another stage's outputs. The
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from inrdeblur import experiment, layout
 from inrdeblur.config import ParamsError, load_params
+from inrdeblur.config.params import method_names
 
 STAGES = {
     "fetch": (["fetch", "fetch_all"], ["fetch_all"]),
@@ -65,8 +66,11 @@ def main(argv: list[str]) -> int:
         return 2
     method = argv[1] if len(argv) == 2 else None
     if method is not None:
-        if method not in params["methods"]:
-            print(f"dvc_stage: method {method!r} is not defined under methods", file=sys.stderr)
+        if method not in method_names(params):
+            print(
+                f"dvc_stage: method {method!r} is not defined under methods or two_stage",
+                file=sys.stderr,
+            )
             return 2
         if method not in experiment.methods(params):
             # DVC's stage matrix is every defined method; this one has nothing to fit.

@@ -104,6 +104,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
     from inrdeblur.fit.run import run_fits
 
     image = {"blur": args.blur, "dataset": args.dataset, "scene": args.scene}
+    kernels_from = None
+    if args.recipe.get("type") == "two_stage":  # the blind fit of the same image
+        kernels_from = Path(layout.FIT_SCENE_DIR.format(method=args.recipe["blind"], **image))
     run_fits(
         scene_path=layout.scene_path(args.dataset, args.scene),
         blurred_path=layout.blurred_path(**image),
@@ -116,6 +119,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
         checkpoint_seconds=args.checkpoint_seconds,
+        kernels_from=kernels_from,
     )
 
 
@@ -287,7 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blur", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--scene", required=True, help="scene id")
-    p.add_argument("--recipe", type=_json_arg, required=True, help="methods.<name> as JSON")
+    p.add_argument(
+        "--recipe",
+        type=_json_arg,
+        required=True,
+        help="methods.<name> as JSON (a two_stage entry's: with its non-blind recipe)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", required=True, help="fitted in turn")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

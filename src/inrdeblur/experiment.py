@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from inrdeblur import layout
+from inrdeblur.config.params import method_names
 from inrdeblur.data.registry import (
     USER_FOLDERS,
     entry,
@@ -231,9 +232,10 @@ def forward_model_records(params: dict[str, Any], root: str | Path = ".") -> lis
 
 def plan(params: dict[str, Any]) -> dict[str, Any]:
     """What every DVC stage runs, by plan file (:data:`inrdeblur.layout.PLAN_DIR`): the
-    images, each defined method's fit jobs with their seeds (none when no enabled study
-    has it), the evaluation sets and the blur-formation items. Only names and seeds:
-    the settings they point to are each stage's own params."""
+    images, each defined method's (and two-stage entry's) fit jobs with their seeds
+    (none when no enabled study has it), the evaluation sets and the blur-formation
+    items. Only names and seeds: the settings they point to are each stage's own
+    params."""
     scenes = scenes_by_dataset(params)
     by_set = {
         (item["method"], item["blur"], item["dataset"]): fit_seeds(params, **item)
@@ -250,7 +252,7 @@ def plan(params: dict[str, Any]) -> dict[str, Any]:
         ],
         layout.PLAN_FORWARD_MODELS: list(forward_model_scenes(params, scenes)),
     }
-    for method in params["methods"]:
+    for method in method_names(params):
         files[layout.PLAN_FITS.format(method=method)] = [
             {"blur": b, "dataset": d, "scenes": scenes[d], "seeds": seeds}
             for (m, b, d), seeds in by_set.items()

@@ -55,7 +55,7 @@ def test_unknown_top_level_section_is_named(params):
     params["metrics_"] = {}
     assert problems_of(params) == [
         "metrics_: unknown key (allowed: blurs, datasets, executor, methods, metrics, "
-        "report, studies)"
+        "report, studies, two_stage)"
     ]
 
 

@@ -4,7 +4,8 @@ The photos are made here: scikit-image's camera (gray), astronaut and coffee (RG
 downscaled to 64 px wide, blurred by a 7x7 motion kernel with scipy and saved as JPEGs in
 a folder of the project; ``kernel_sizes.csv`` gives each its own bound on the kernel side.
 The study takes them as they are (a blur of model ``observed``, ``scenes: all``) and runs
-a tiny SelfDeblur without a ``kernel_size`` of its own. The workflow must list the photos
+a tiny SelfDeblur without a ``kernel_size`` of its own, and hands its kernels to
+Tikhonov (a ``two_stage`` entry). The workflow must list the photos
 itself, fetch nothing, fit each one with a kernel of the photo's bound, record that there
 is no reference, and show the photos with their kernel estimates, without error maps, in
 the report. A non-blind method on the photos is refused before anything runs.
@@ -74,6 +75,8 @@ def photos_params() -> dict:
     """The tiny project's params with one study: the photos as taken, tiny SelfDeblur."""
     params = tiny_params()
     params["methods"]["selfdeblur"] = TINY_BLIND_METHOD
+    params["methods"]["tikhonov"] = {"type": "tikhonov_cg", "weight": 0.03}
+    params["two_stage"] = {"selfdeblur_tikhonov": {"blind": "selfdeblur", "non_blind": "tikhonov"}}
     params["blurs"]["as_taken"] = {"model": "observed"}
     params["datasets"]["photos"] = {"root": FOLDER, "scenes": "all"}
     params["studies"] = {
@@ -81,7 +84,7 @@ def photos_params() -> dict:
             "title": "My photos",
             "datasets": ["photos"],
             "blurs": ["as_taken"],
-            "methods": ["selfdeblur"],
+            "methods": ["selfdeblur", "selfdeblur_tikhonov"],
             "seeds": [0],
         }
     }
@@ -99,6 +102,7 @@ def project(tmp_path_factory):
 def test_a_non_blind_method_on_the_photos_is_refused(project, tool_env):
     params = photos_params()
     params["studies"]["photos"]["methods"] = ["selfdeblur", "siren_tv"]
+    params["two_stage"] = {}
     (project / "nonblind.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     check = run(["inrdeblur", "check-params", "nonblind.yaml"], project, tool_env)
     assert check.returncode == 2, check.stdout
@@ -117,7 +121,7 @@ def test_the_dry_run_lists_every_photo_and_fetches_nothing(project, tool_env):
     dry = run(["snakemake", "-n", "--cores", "2"], project, tool_env)
     assert dry.returncode == 0, dry.stdout[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
-    assert int(counts["fit"]) == len(PHOTOS) and int(counts["prepare"]) == 1
+    assert int(counts["fit"]) == 2 * len(PHOTOS) and int(counts["prepare"]) == 1
     assert "fetch" not in counts
     for scene in PHOTOS:
         assert f"scene={scene}" in dry.stdout
@@ -148,6 +152,31 @@ def test_every_photo_is_fitted_with_a_kernel_of_its_bound(report, project):
         assert meta["kernel_size"] == bound and meta["final_psnr"] is None
 
 
+def test_the_two_stage_fits_deblur_with_the_estimated_kernels(report, project):
+    """Each photo's SelfDeblur kernel, handed to Tikhonov: the same kernel is saved with
+    the second stage's estimate, and its meta names the blind estimate it used."""
+    import hashlib
+
+    from inrdeblur.records.fit import FitEstimate
+
+    for scene, (_, shape, _) in PHOTOS.items():
+        blind = project / "results/fits/selfdeblur/as_taken/photos" / scene / "seed0"
+        second = project / "results/fits/selfdeblur_tikhonov/as_taken/photos" / scene / "seed0"
+        kernel = FitEstimate.load(blind / "estimate.npz").kernel
+        result = FitEstimate.load(second / "estimate.npz")
+        np.testing.assert_array_equal(result.kernel, kernel)
+        assert result.estimate.shape[:2] == shape and np.isfinite(result.estimate).all()
+        meta = json.loads((second / "meta.json").read_text())
+        assert meta["type"] == "two_stage" and meta["recipe"]["non_blind"] == "tikhonov"
+        sha = hashlib.sha256((blind / "estimate.npz").read_bytes()).hexdigest()
+        assert meta["blind_estimate_sha256"] == sha
+    records = json.loads(
+        (project / "results/metrics/selfdeblur_tikhonov/as_taken/photos.json").read_text()
+    )
+    assert sorted(r["scene"] for r in records) == sorted(PHOTOS)
+    assert all(r["blind"] and r["psnr"] is None for r in records)
+
+
 def test_the_records_say_there_is_no_reference(report, project):
     records = json.loads((project / "results/metrics/selfdeblur/as_taken/photos.json").read_text())
     assert sorted(r["scene"] for r in records) == sorted(PHOTOS)
@@ -164,11 +193,11 @@ def test_the_report_shows_the_photos_with_their_kernels(report):
     grid = html[html.index('<section id="grid"') :]
     grid = grid[: grid.index("</section>")]
     for scene in PHOTOS:
-        for alt in ("blurry", "selfdeblur", "selfdeblur kernel estimate"):
+        for alt in ("blurry", "selfdeblur", "selfdeblur kernel estimate", "selfdeblur_tikhonov"):
             assert f'alt="{scene} {alt}"' in grid, (scene, alt)
         assert f'alt="{scene} sharp"' not in grid
     assert "error map" not in grid and "dB</figcaption>" not in grid
-    assert grid.count("estimated kernel (no true kernel)") == len(PHOTOS)
+    assert grid.count("estimated kernel (no true kernel)") == 2 * len(PHOTOS)
     summary = html[html.index('<table id="summary-photos"') :]
     summary = summary[: summary.index("</table>")]
     assert "blurry input" in summary and "selfdeblur" in summary

@@ -61,6 +61,7 @@ def tiny_params(methods: tuple[str, ...] = ("siren_tv",)) -> dict[str, Any]:
     params["blurs"]["motion"]["kernel_size"] = 5
     params["metrics"]["lpips"] = True
     params["methods"] = {}
+    params["two_stage"] = {}
     for i, name in enumerate(methods):
         method = copy.deepcopy(TINY_METHOD)
         if i % 2 == 1:

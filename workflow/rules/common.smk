@@ -9,6 +9,7 @@ import shlex
 
 from inrdeblur import experiment, layout, preflight
 from inrdeblur.config import ParamsError, validate_params
+from inrdeblur.config.params import resolved_recipe
 from inrdeblur.data.download import torch_hub_dir
 from inrdeblur.data.registry import entry
 from inrdeblur.fileio import InputFileError
@@ -106,7 +107,24 @@ def blur_settings(wildcards):
 
 
 def method_recipe(wildcards):
-    return _as_json(config["methods"][wildcards.method])
+    """The method's recipe; a two-stage entry's, with its non-blind method's recipe."""
+    return _as_json(resolved_recipe(config, wildcards.method))
+
+
+def blind_fit_of(wildcards):
+    """A two-stage fit reads the kernel estimates of its blind method's fit of the same
+    image; other fits read no fit."""
+    entry = config["two_stage"].get(wildcards.method)
+    if entry is None:
+        return []
+    return [
+        layout.FIT_SCENE_DIR.format(
+            method=entry["blind"],
+            blur=wildcards.blur,
+            dataset=wildcards.dataset,
+            scene=wildcards.scene,
+        )
+    ]
 
 
 def fit_seeds(wildcards):

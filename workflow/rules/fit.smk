@@ -1,10 +1,12 @@
 rule fit:
     """One method on one blurred image, for every seed in turn (a GPU job on a cluster).
     Its output is the image's folder, one seed<k>/ per seed; the command finds its inputs
-    and outputs at their inrdeblur.layout paths."""
+    and outputs at their inrdeblur.layout paths. A two-stage entry's fit also reads its
+    blind method's fit of the image, seed for seed."""
     input:
         scenes=layout.SCENES_DIR,
         blurred=layout.BLURRED_DIR,
+        blind_fit=blind_fit_of,
     output:
         directory(layout.FIT_SCENE_DIR),
     log:

@@ -312,20 +312,70 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 f"methods.{name}.fit.tile: the cnn_prior regulariser sees the whole image; "
                 f"use tile 0, not {fit['tile']}"
             )
+    yield from _two_stage_problems(params)
     yield from _scene_id_problems(params["datasets"])
+
+
+def _two_stage_problems(params: dict[str, Any]) -> Iterator[str]:
+    """Two-stage entries whose methods are undefined or of the wrong kind, or whose name
+    is a method's."""
+    methods = params["methods"]
+    for name, entry in params.get("two_stage", {}).items():
+        key = f"two_stage.{name}"
+        if name in methods:
+            yield f"{key}: {name!r} is also a method; a name is one or the other"
+        for role, blind in (("blind", True), ("non_blind", False)):
+            method = entry[role]
+            if method not in methods:
+                known = ", ".join(sorted(methods))
+                yield f"{key}.{role}: unknown method {method!r} (defined under methods: {known})"
+            elif (methods[method].get("type", "inr") in BLIND_METHOD_TYPES) != blind:
+                kind = "a blind" if blind else "a non-blind"
+                yield f"{key}.{role}: {method!r} is not {kind} method"
+
+
+def method_names(params: dict[str, Any]) -> list[str]:
+    """Every name a study may list as a method: ``methods``, then ``two_stage``."""
+    return [*params["methods"], *params.get("two_stage", {})]
+
+
+def resolved_recipe(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a fit of ``name`` runs: ``methods.<name>``, or for a ``two_stage`` entry
+    ``{"type": "two_stage", "blind", "non_blind", "non_blind_recipe"}`` (the recipe of
+    its non-blind method, so that a change to it changes this recipe too)."""
+    if name in params["methods"]:
+        return params["methods"][name]
+    entry = params["two_stage"][name]
+    return {
+        "type": TWO_STAGE,
+        "blind": entry["blind"],
+        "non_blind": entry["non_blind"],
+        "non_blind_recipe": params["methods"][entry["non_blind"]],
+    }
 
 
 def _study_problems(key: str, study: dict[str, Any], params: dict[str, Any]) -> Iterator[str]:
     """Undefined names in one study, and blurs that meet datasets they cannot blur."""
+    two_stage = params.get("two_stage", {})
     for section in ("datasets", "blurs", "methods"):
         defined = params.get(section, {})
         for i, name in enumerate(study[section]):
-            if name not in defined:
+            if name in defined:
+                continue
+            if section == "methods" and name in two_stage:
+                blind = two_stage[name]["blind"]
+                if blind not in study["methods"]:
+                    yield (
+                        f"{key}.methods[{i}]: two_stage {name!r} uses the kernels of {blind!r}; "
+                        "list that method in the study too"
+                    )
+            else:
                 known = ", ".join(sorted(defined)) or "none"
                 singular = section[:-1]
+                also = " or two_stage" if section == "methods" and two_stage else ""
                 yield (
                     f"{key}.{section}[{i}]: unknown {singular} {name!r} "
-                    f"(defined under {section}: {known})"
+                    f"(defined under {section}{also}: {known})"
                 )
     for i, name in enumerate(study["forward_models"]):
         blur = params["blurs"].get(name)
@@ -392,6 +442,8 @@ OWN_SIZE_FAMILIES = ("measured", "scene")
 #: type's class (``Method.blind``), kept here so that validation imports no method (nor
 #: torch); a test checks it against the classes.
 BLIND_METHOD_TYPES: tuple[str, ...] = ("cross_scale_inr", "selfdeblur", "vdip")
+#: the ``type`` of a resolved two-stage recipe (:func:`resolved_recipe`)
+TWO_STAGE = "two_stage"
 #: the blur model without an operator (:data:`inrdeblur.blur.models.OBSERVED`)
 OBSERVED_MODEL = "observed"
 

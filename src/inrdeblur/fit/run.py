@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import logging
 import os
@@ -66,6 +67,8 @@ import numpy as np
 
 from inrdeblur import layout
 from inrdeblur.blur.kernels import kernel_image
+from inrdeblur.blur.uniform import UniformBlur
+from inrdeblur.config.params import TWO_STAGE
 from inrdeblur.fileio import read_json, write_json, write_png, write_text
 from inrdeblur.methods import Problem, build_method
 from inrdeblur.methods.base import TRACE_COLUMNS, CheckpointError
@@ -126,8 +129,14 @@ def run_fit(
     checkpoint_every: int = 0,
     keep_checkpoint: bool = False,
     checkpoint_seconds: float = 300,
+    kernels_from: Path | None = None,
 ) -> dict[str, Any]:
     """Fit ``recipe`` to the blurred scene and write the four fit outputs; return meta.
+
+    A two-stage recipe (:func:`inrdeblur.config.params.resolved_recipe`) runs its
+    non-blind method with the 'valid' uniform operator of the kernel that its blind
+    method's fit of this seed estimated, read from ``kernels_from`` (that fit job's
+    folder); the kernel is saved with the estimate, as a blind fit's is.
 
     ``checkpoint_path`` (default: :data:`CHECKPOINT_NAME` beside ``outputs["meta"]``) is
     where the fit checkpoints and resumes (see the module docstring); it is deleted once
@@ -154,11 +163,24 @@ def run_fit(
     torch_seed = seed_from_string("fit", seed, scene.dataset, scene.id)
     if checkpoint_path is None:
         checkpoint_path = Path(outputs["meta"]).with_name(CHECKPOINT_NAME)
-    method_object = build_method(recipe)
+    two_stage = recipe.get("type") == TWO_STAGE
+    first_stage: dict[str, Any] = {}
+    if two_stage:
+        first_stage = _blind_kernel(method, recipe, kernels_from, seed)
+        if Path(checkpoint_path).is_file() and (
+            Path(checkpoint_path).stat().st_mtime < first_stage["path"].stat().st_mtime
+        ):  # a checkpoint from before the blind fit was redone: another kernel
+            log.warning("%s predates %s; starting afresh", checkpoint_path, first_stage["path"])
+            Path(checkpoint_path).unlink()
+        method_object = build_method(recipe["non_blind_recipe"])
+        operator = UniformBlur(first_stage["kernel"], blurred.blurry.shape[:2])
+    else:
+        method_object = build_method(recipe)
+        operator = None if method_object.blind else blurred.operator()
     blind = method_object.blind
     problem = Problem(
         blurry=blurred.blurry,
-        operator=None if blind else blurred.operator(),
+        operator=operator,
         kernel_size=kernel_size_bound(method, recipe, scene, blurred) if blind else None,
         sharp=sharp,
         description=f"{method} {scene.dataset}/{scene.id} seed{seed}",
@@ -192,16 +214,17 @@ def run_fit(
     except Preempted as err:
         err.seed = seed
         raise
+    kernel = first_stage["kernel"] if two_stage else result.kernel
     write_png(outputs["estimate_png"], np.clip(result.estimate, 0.0, 1.0))
-    if result.kernel is not None:  # a blind fit: its kernel, scaled to its maximum
+    if kernel is not None:  # a blind fit: its kernel, scaled to its maximum
         kernel_png = Path(outputs["estimate_png"]).with_name(layout.FIT_KERNEL_PNG_NAME)
-        write_png(kernel_png, kernel_image(result.kernel))
-    FitEstimate(result.estimate, result.kernel).save(outputs["estimate_npz"])
+        write_png(kernel_png, kernel_image(kernel))
+    FitEstimate(result.estimate, kernel).save(outputs["estimate_npz"])
     write_text(outputs["trace"], _trace_csv(result.trace))
     last = result.trace[-1]
     meta = {
         "method": method,
-        "type": method_object.type,
+        "type": TWO_STAGE if two_stage else method_object.type,
         "recipe": recipe,
         "dataset": scene.dataset,
         "blur": blurred.attrs.get("blur"),
@@ -215,11 +238,12 @@ def run_fit(
         "total_time_s": time.perf_counter() - t0,
         "size_mb": result.size_mb,
         "n_parameters": result.n_parameters,
-        "kernel_shape": None if result.kernel is None else list(result.kernel.shape),
+        "kernel_shape": None if kernel is None else list(kernel.shape),
         "iterations": int(last["iteration"]),
         "final_loss": last["loss"],
         "final_psnr": last["psnr"],
         **result.extra,
+        **{k: v for k, v in first_stage.items() if k not in ("kernel", "path")},
         "started_at": started,
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
@@ -238,6 +262,38 @@ def run_fit(
     return meta
 
 
+def _blind_kernel(
+    method: str, recipe: dict[str, Any], kernels_from: Path | None, seed: int
+) -> dict[str, Any]:
+    """The kernel estimate of seed ``seed`` of the blind fit job ``kernels_from`` that the
+    two-stage ``method`` deblurs with: ``kernel``, ``path`` (its estimate.npz) and the
+    provenance kept in meta (``blind_method``, ``non_blind_method``,
+    ``blind_estimate_sha256``).
+
+    Raises:
+        FileNotFoundError: that fit has no estimate for the seed (naming the file).
+        ValueError: no folder was given, or its estimate has no kernel.
+    """
+    if kernels_from is None:
+        raise ValueError(f"{method}: a two-stage fit needs its blind fit's folder")
+    path = Path(layout.fit_outputs(layout.seed_dir(kernels_from, seed))["estimate_npz"])
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: two-stage {method!r} needs the estimate of {recipe['blind']!r} for seed "
+            f"{seed}, which is missing"
+        )
+    kernel = FitEstimate.load(path).kernel
+    if kernel is None:
+        raise ValueError(f"{path}: holds no kernel estimate; is {recipe['blind']!r} blind?")
+    return {
+        "kernel": kernel,
+        "path": path,
+        "blind_method": recipe["blind"],
+        "non_blind_method": recipe["non_blind"],
+        "blind_estimate_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+
+
 def run_fits(
     scene_path: Path,
     blurred_path: Path,
@@ -250,8 +306,10 @@ def run_fits(
     progress: bool = True,
     checkpoint_every: int = 0,
     checkpoint_seconds: float = 300,
+    kernels_from: Path | None = None,
 ) -> list[dict[str, Any]]:
     """One fit job: :func:`run_fit` for each seed into ``out_dir/seed<k>/``; the metas.
+    ``kernels_from``: a two-stage fit's blind fit job folder (see :func:`run_fit`).
 
     ``out_dir`` is the job's folder (:data:`inrdeblur.layout.FIT_SCENE_DIR`). Seed k
     checkpoints to ``checkpoint_dir/seed<k>.pt``; the checkpoints, and ``checkpoint_dir``
@@ -277,6 +335,7 @@ def run_fits(
             "checkpoint_every": checkpoint_every,
             "checkpoint_seconds": checkpoint_seconds,
             "keep_checkpoint": True,
+            "kernels_from": kernels_from,
         }
         try:
             metas.append(run_fit(*args, **options))

@@ -687,15 +687,20 @@ def method_rows(params: dict[str, Any]) -> list[dict[str, str]]:
     """Every method of the studies, its type and what its settings were tuned on (none
     when ``params`` has no ``studies``, as for a report of bare tables)."""
     methods = params.get("methods", {})
-    return [
-        {
-            "method": name,
-            "type": str(methods[name].get("type", "inr")),
-            "tuned_on": str(methods[name].get("tuned_on") or "not stated"),
-        }
-        for name in (experiment.methods(params) if "studies" in params else [])
-        if name in methods
-    ]
+    two_stage = params.get("two_stage", {})
+    rows = []
+    for name in experiment.methods(params) if "studies" in params else []:
+        if name in methods:
+            kind = str(methods[name].get("type", "inr"))
+            tuned_on = str(methods[name].get("tuned_on") or "not stated")
+        elif name in two_stage:
+            blind, non_blind = two_stage[name]["blind"], two_stage[name]["non_blind"]
+            kind = f"two_stage: {blind} -> {non_blind}"
+            tuned_on = f"as {blind} and {non_blind}"
+        else:
+            continue
+        rows.append({"method": name, "type": kind, "tuned_on": tuned_on})
+    return rows
 
 
 def _source_number(pub: PublishedRow, sources: list[str]) -> int:
