@@ -3,6 +3,7 @@
 
     python workflow/dvc_stage.py fetch|synthesize|evaluate|forward_models|report
     python workflow/dvc_stage.py fit <method or two_stage entry>
+    python workflow/dvc_stage.py sync
 
 DVC runs the stages in order; each call lets Snakemake run only its own rules
 (``--allowed-rules``), so a stage never recomputes another stage's outputs. The
@@ -10,10 +11,20 @@ DVC runs the stages in order; each call lets Snakemake run only its own rules
 stage parameter, so switching executors does not invalidate DVC's cache. The fetch stage
 first creates data/raw, its DVC output, which stays empty when no dataset of the
 experiment is downloaded (the demo).
+
+``sync`` (not a stage) brings Snakemake's view in line with DVC's after DVC has put
+files in place (``dvc checkout``, ``dvc pull``, a ``dvc repro`` that restored stages
+from its run-cache): such files get new modification times, so a direct
+``snakemake`` would plan their downstream jobs again. When ``dvc status`` finds nothing
+changed, it runs ``snakemake --touch``, which marks the outputs complete in the order of
+the workflow without changing their content; otherwise it refuses and names the stages,
+since touching would make outdated outputs look current. The other direction, a direct
+Snakemake run recorded in DVC, is ``dvc commit``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -55,7 +66,31 @@ def snakemake_command(stage: str, method: str | None, params: dict) -> list[str]
     return cmd
 
 
+def sync() -> int:
+    """``dvc status``, then ``snakemake --touch`` if it is clean (module docstring)."""
+    dvc = shutil.which("dvc") or "dvc"
+    status = subprocess.run([dvc, "status", "--json"], capture_output=True, text=True)
+    if status.returncode != 0:
+        print(f"dvc_stage: sync: dvc status failed:\n{status.stderr}", file=sys.stderr)
+        return status.returncode
+    changed = sorted(json.loads(status.stdout or "{}"))
+    if changed:
+        print(
+            "dvc_stage: sync: DVC finds changes in " + ", ".join(changed) + "; run dvc repro "
+            "(or dvc checkout) first, since touching now would mark outdated outputs as "
+            "current",
+            file=sys.stderr,
+        )
+        return 1
+    snakemake = shutil.which("snakemake") or "snakemake"
+    cmd = [snakemake, "--snakefile", "Snakefile", "--touch", "--cores", "1", "--quiet", "all"]
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.call(cmd, env=os.environ.copy())
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["sync"]:
+        return sync()
     if not argv or argv[0] not in STAGES or (argv[0] == "fit") != (len(argv) == 2):
         print(__doc__, file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 
 import pytest
 from tiny_project import make_dvc_project, ran, run, tiny_params, write_params
@@ -132,6 +133,54 @@ def test_repro_caching_sequence(dvc_project, tool_env):
     assert digest(root, "results/fits/siren_tv/*/*/*/*/estimate.npz") == {
         p: v for p, v in estimates.items() if "/siren_tv/" in p
     }
+    write_params(root, tiny_params(("siren_tv", "siren_plain")))
+    check_both_routes_agree(root, tool_env)
+
+
+def planned_jobs(root, env) -> int:
+    """The number of jobs ``snakemake -n`` plans (0: nothing to be done)."""
+    dry = run(["snakemake", "-n", "--cores", "2"], root, env)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    if "Nothing to be done" in dry.stdout:
+        return 0
+    return int(re.search(r"^total\s+(\d+)$", dry.stdout, flags=re.M).group(1))
+
+
+def check_both_routes_agree(root, env) -> None:
+    """DVC restores files with new modification times, so a direct Snakemake run would
+    plan their downstream jobs again; ``dvc_stage.py sync`` makes the two agree, and
+    refuses while DVC sees changes. A direct Snakemake run is recorded by ``dvc commit``."""
+    sync = ["python", "workflow/dvc_stage.py", "sync"]
+    # 7. A run-cache restore (siren_plain back in the study), then files checked out.
+    restore = run(["dvc", "repro"], root, env)
+    assert restore.returncode == 0, restore.stdout[-5000:]
+    assert "fit@siren_plain" in restored(restore.stdout)
+    estimates = digest(root, "results/fits/*/*/*/*/*/estimate.npz")
+    for folder in ("data/scenes", "results/fits/siren_tv"):
+        shutil.rmtree(root / folder)
+    assert run(["dvc", "checkout"], root, env).returncode == 0
+    assert "up to date" in run(["dvc", "status"], root, env).stdout
+    assert planned_jobs(root, env) > 0  # what sync is for
+    synced = run(sync, root, env)
+    assert synced.returncode == 0, synced.stdout[-3000:]
+    assert planned_jobs(root, env) == 0
+    assert "up to date" in run(["dvc", "status"], root, env).stdout
+    assert digest(root, "results/fits/*/*/*/*/*/estimate.npz") == estimates  # touched only
+
+    # 8. With a change DVC has not run, sync refuses and names the stage.
+    params = tiny_params(("siren_tv", "siren_plain"))
+    params["methods"]["siren_plain"]["fit"]["iterations"] = 13
+    write_params(root, params)
+    refused = run(sync, root, env)
+    assert refused.returncode == 1
+    assert "sync: DVC finds changes in fit@siren_plain" in refused.stdout
+
+    # 9. The change run by Snakemake directly, then recorded: both routes are clean.
+    direct = run(["snakemake", "--cores", "2"], root, env)
+    assert direct.returncode == 0, direct.stdout[-5000:]
+    assert run(["dvc", "commit", "-f"], root, env).returncode == 0
+    assert "up to date" in run(["dvc", "status"], root, env).stdout
+    assert planned_jobs(root, env) == 0
     write_params(root, tiny_params(("siren_tv", "siren_plain")))
 
 
