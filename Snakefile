@@ -20,6 +20,7 @@ include: "workflow/rules/blur.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/forward_models.smk"
+include: "workflow/rules/kernel_space.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -42,3 +43,4 @@ rule all:
     input:
         layout.REPORT_HTML,
         all_fit_indexes(),
+        kernel_space_targets(),

@@ -2,6 +2,7 @@
 """Run one DVC stage through Snakemake, with the executor named in params.yaml.
 
     python workflow/dvc_stage.py fetch|synthesize|evaluate|forward_models|report
+    python workflow/dvc_stage.py train_kernel_space
     python workflow/dvc_stage.py fit <method or two_stage entry>
     python workflow/dvc_stage.py sync
 
@@ -45,6 +46,7 @@ STAGES = {
         [layout.FORWARD_SUMMARY_TABLE],
     ),
     "report": (["report"], [layout.REPORT_HTML]),
+    "train_kernel_space": (["train_kernel_space"], [layout.KERNEL_SPACE_DIR]),
 }
 
 

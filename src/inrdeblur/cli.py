@@ -209,6 +209,29 @@ def cmd_forward_model_tables(args: argparse.Namespace) -> None:
     write_forward_model_tables(records, args.records_csv, args.summary_csv)
 
 
+def cmd_train_kernel_space(args: argparse.Namespace) -> None:
+    from inrdeblur.kernel_space.training import run_training
+
+    if not args.settings["enabled"]:
+        from inrdeblur.fileio import write_json
+
+        write_json(args.out_dir / "meta.json", {"enabled": False})
+        log.info("kernel_space.enabled is false: nothing trained")
+        return
+    scenes = [path for folder in args.scenes_dirs for path in sorted(Path(folder).glob("*.npz"))]
+    if not args.settings["weights"] and not scenes:
+        raise SystemExit(f"train-kernel-space: no scene records in {args.scenes_dirs}")
+    run_training(
+        args.settings,
+        scenes,
+        args.out_dir,
+        checkpoint_path=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_seconds=args.checkpoint_seconds,
+        threads=args.threads,
+    )
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from inrdeblur.report.build import build_report
 
@@ -397,6 +420,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-csv", type=Path, required=True)
     p.add_argument("--studies", type=_json_arg, required=True, help=STUDIES_HELP)
     p.set_defaults(func=cmd_forward_model_tables)
+
+    p = sub.add_parser(
+        "train-kernel-space",
+        help="train the blur-kernel space (Tran et al. 2021) on pairs made from scenes",
+    )
+    p.add_argument("--settings", type=_json_arg, required=True, help="kernel_space as JSON")
+    p.add_argument(
+        "--scenes-dirs", type=Path, nargs="*", default=[], help="scene records to train on"
+    )
+    p.add_argument("--out-dir", type=Path, required=True, help="weights.pt, trace.csv, meta.json")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint file (resumed from if present)")
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--checkpoint-seconds", type=float, default=300)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_train_kernel_space)
 
     p = sub.add_parser("report", help="render the HTML report")
     p.add_argument("--metrics-csv", type=Path, required=True, help="every fit's metrics")

@@ -54,8 +54,8 @@ def test_unknown_key_is_named(params):
 def test_unknown_top_level_section_is_named(params):
     params["metrics_"] = {}
     assert problems_of(params) == [
-        "metrics_: unknown key (allowed: blurs, datasets, executor, methods, metrics, "
-        "report, studies, two_stage)"
+        "metrics_: unknown key (allowed: blurs, datasets, executor, kernel_space, methods, "
+        "metrics, report, studies, two_stage)"
     ]
 
 

@@ -20,6 +20,7 @@ STAGES = (
     "fit@siren_plain",
     "evaluate",
     "forward_models",
+    "train_kernel_space",
     "report",
 )
 

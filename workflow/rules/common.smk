@@ -205,3 +205,17 @@ def all_forward_model_records():
         layout.FORWARD_RECORD.format(**item)
         for item in experiment.forward_model_scenes(config, SCENES)
     ]
+
+
+def kernel_space_scene_dirs(wildcards):
+    """The scene folders the kernel space trains on: none when it is off or takes the
+    user's weights."""
+    settings = config["kernel_space"]
+    if not settings["enabled"] or settings["weights"]:
+        return []
+    return [layout.SCENES_DIR.format(dataset=d) for d in settings["datasets"]]
+
+
+def kernel_space_targets():
+    """The trained kernel space, when kernel_space.enabled."""
+    return [layout.KERNEL_SPACE_DIR] if config["kernel_space"]["enabled"] else []

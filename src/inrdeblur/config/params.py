@@ -313,6 +313,7 @@ def _semantic_problems(params: dict[str, Any]) -> Iterator[str]:
                 f"use tile 0, not {fit['tile']}"
             )
     yield from _two_stage_problems(params)
+    yield from _kernel_space_problems(params)
     yield from _scene_id_problems(params["datasets"])
 
 
@@ -332,6 +333,35 @@ def _two_stage_problems(params: dict[str, Any]) -> Iterator[str]:
             elif (methods[method].get("type", "inr") in BLIND_METHOD_TYPES) != blind:
                 kind = "a blind" if blind else "a non-blind"
                 yield f"{key}.{role}: {method!r} is not {kind} method"
+
+
+def _kernel_space_problems(params: dict[str, Any]) -> Iterator[str]:
+    """Kernel-space settings that cannot train: a kernel family out of order or with
+    even sides, a schedule ending above its start, and (when enabled) training datasets
+    that no enabled study prepares."""
+    settings = params.get("kernel_space")
+    if not settings:
+        return
+    family = settings["family"]
+    for key in ("min_size", "max_size"):
+        if family[key] % 2 == 0:
+            yield f"kernel_space.family.{key}: must be odd, got {family[key]}"
+    if family["min_size"] > family["max_size"]:
+        yield (
+            f"kernel_space.family.min_size: {family['min_size']} is larger than max_size "
+            f"{family['max_size']}"
+        )
+    if settings["lr_min"] > settings["lr"]:
+        yield f"kernel_space.lr_min: {settings['lr_min']} is larger than lr {settings['lr']}"
+    if not settings["enabled"] or settings["weights"]:
+        return
+    prepared = {d for s in params["studies"].values() if s["enabled"] for d in s["datasets"]}
+    for i, dataset in enumerate(settings["datasets"]):
+        if dataset not in prepared:
+            yield (
+                f"kernel_space.datasets[{i}]: {dataset!r} is in no enabled study; its scenes "
+                "are prepared for the studies, so add it to one"
+            )
 
 
 def method_names(params: dict[str, Any]) -> list[str]:

@@ -57,13 +57,14 @@ class KernelSpaceSize:
     back_blocks: int = 20  # back_RBs
     extractor_blocks: int = 4  # KernelExtractor.n_blocks
     channels: int = 3  # input_nc
+    head: int = 64  # channels of the full-resolution convs (the reference's fixed 64)
 
 
 #: ``paper``: the reference config (woVAE); ``small``: trainable on a CPU
 SIZES = {
     "paper": KernelSpaceSize(),
     "small": KernelSpaceSize(
-        features=16, kernel_dim=64, front_blocks=2, back_blocks=4, extractor_blocks=1
+        features=16, kernel_dim=64, front_blocks=2, back_blocks=4, extractor_blocks=1, head=16
     ),
 }
 
@@ -243,12 +244,12 @@ class KernelWizard(nn.Module):
             nn.Conv2d(nf, nf * 4, 3, 1, 1),
             nn.PixelShuffle(2),
             lrelu,
-            nn.Conv2d(nf, 64 * 4, 3, 1, 1),
+            nn.Conv2d(nf, size.head * 4, 3, 1, 1),
             nn.PixelShuffle(2),
             lrelu,
-            nn.Conv2d(64, 64, 3, 1, 1),
+            nn.Conv2d(size.head, size.head, 3, 1, 1),
             lrelu,
-            nn.Conv2d(64, size.channels, 3, 1, 1),
+            nn.Conv2d(size.head, size.channels, 3, 1, 1),
         )
 
     def _check(self, name: str, image: torch.Tensor) -> None:
