@@ -245,6 +245,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         figures_dir=args.figures,
         max_scenes=args.max_scenes,
         thumbnail_px=args.thumbnail_px,
+        kernel_space_dir=args.kernel_space_dir,
     )
 
 
@@ -447,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-scene records of the blur-formation experiment (drawn as a figure)",
     )
     p.add_argument("--convergence-csv", type=Path, help="the convergence table (drawn as a figure)")
+    p.add_argument(
+        "--kernel-space-dir", type=Path, help="the trained kernel space (a section of its own)"
+    )
     p.add_argument(
         "--params-json",
         type=_json_arg,

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.workflow
 
 def params(enabled: bool) -> dict:
     p = tiny_params()
+    p["studies"]["demo"].update(blurs=["motion"], seeds=[0], forward_models=[])
     p["kernel_space"] = {
         "enabled": enabled,
         "datasets": ["demo"],
@@ -54,3 +55,19 @@ def test_it_trains_on_the_prepared_scenes(project, tool_env):
     assert meta["iterations"] == 3 and meta["size"] == "small"
     assert not (project / "results" / "checkpoints" / "kernel_space.pt").exists()
     assert not (project / "results" / "fits").exists()  # nothing else was run
+
+
+def test_the_report_shows_the_training_curve(project, tool_env):
+    proc = run(["snakemake", "--cores", "2"], project, tool_env)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    html = (project / "reports" / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="kernel-space"') :]
+    section = section[: section.index("</section>")]
+    from inrdeblur.networks.kernel_space import KernelWizard
+
+    n = sum(p.numel() for p in KernelWizard("small").parameters())
+    assert f"small ({n:,} parameters)" in section
+    assert "<td>3</td>" in section and "trained here" in section
+    assert 'alt="kernel-space training curve"' in section and "data:image/png;base64," in section
+    assert '<a href="#kernel-space">Kernel space</a>' in html
+    assert (project / "reports" / "figures" / "kernel_space" / "training.png").is_file()

@@ -10,6 +10,7 @@ rule report:
         scenes=all_scene_dirs(),
         blurred=all_blurred_dirs(),
         fit_indexes=all_fit_indexes(),
+        kernel_space=kernel_space_targets(),
     output:
         html=report(layout.REPORT_HTML, caption="../report/html.rst", category="Report"),
         figures=report(
@@ -30,6 +31,9 @@ rule report:
         settings=report_settings,
         max_scenes=config["report"]["max_scenes"],
         thumbnail_px=config["report"]["thumbnail_px"],
+        kernel_space=lambda wildcards, input: (
+            f"--kernel-space-dir {input.kernel_space[0]}" if input.kernel_space else ""
+        ),
     message:
         "render the report"
     shell:
@@ -38,4 +42,4 @@ rule report:
         " --convergence-csv {input.convergence:q}"
         " --params-json {params.settings:q} --max-scenes {params.max_scenes}"
         " --thumbnail-px {params.thumbnail_px} --out {output.html:q}"
-        " --figures {output.figures:q} 2> {log:q}"
+        " --figures {output.figures:q} {params.kernel_space} 2> {log:q}"

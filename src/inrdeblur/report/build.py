@@ -9,10 +9,16 @@ from typing import Any
 import pandas as pd
 
 from inrdeblur.experiment import enabled_studies
+from inrdeblur.fileio import atomic_path, read_json
 from inrdeblur.metrics.convergence import read_convergence
 from inrdeblur.metrics.tables import metrics_json, read_table, study_rows, summary_table
 from inrdeblur.report.changes import committed_metrics, metric_changes
-from inrdeblur.report.figures import write_figures
+from inrdeblur.report.figures import (
+    KERNEL_SPACE_CAPTION,
+    figure_png,
+    kernel_space_training,
+    write_figures,
+)
 from inrdeblur.report.html import (
     StudySection,
     build_grid,
@@ -34,6 +40,7 @@ def build_report(
     forward_models_csv: str | os.PathLike | None = None,
     convergence_csv: str | os.PathLike | None = None,
     forward_records_csv: str | os.PathLike | None = None,
+    kernel_space_dir: str | os.PathLike | None = None,
 ) -> None:
     """Write ``out_html`` and the figure PNGs in ``figures_dir`` from the aggregate tables.
 
@@ -45,7 +52,9 @@ def build_report(
     from :mod:`inrdeblur.layout`); ``params`` are shown as used. The blur-formation
     summary ``forward_models_csv``, when given and not empty, gets its tables, and its
     per-scene records ``forward_records_csv`` a figure; the convergence table
-    ``convergence_csv``, when given and not empty, its figures. When ``root`` is a git
+    ``convergence_csv``, when given and not empty, its figures. The trained kernel space
+    in ``kernel_space_dir`` (``meta.json``, ``trace.csv``), when given and trained, gets a
+    section with its training curve (:func:`kernel_space_context`). When ``root`` is a git
     checkout with committed results, a table shows what changed since
     (:mod:`inrdeblur.report.changes`).
     """
@@ -93,7 +102,37 @@ def build_report(
         studies=sections,
         changes=None if committed is None else metric_changes(committed, metrics_json(summary)),
         thumbnail_px=thumbnail_px,
+        kernel_space=None
+        if kernel_space_dir is None
+        else kernel_space_context(kernel_space_dir, figures_dir),
     )
+
+
+def kernel_space_context(folder: str | os.PathLike, figures_dir: str | os.PathLike) -> dict | None:
+    """What the report shows of the kernel-space stage's folder: None when it was off;
+    else its meta's facts and, when it trained, the training figure, written to
+    ``figures_dir/kernel_space/training.png`` as well."""
+    meta = read_json(Path(folder) / "meta.json")
+    if meta.get("enabled") is False:
+        return None
+    context = {
+        "size": meta["size"],
+        "weights": meta["weights"],
+        "parameters": meta["parameters"]["total"],
+        "iterations": meta["iterations"],
+        "time_s": meta["time_s"],
+        "final_psnr": meta["final_psnr"],
+        "images": len(meta["images"]),
+        "figure": None,
+        "caption": KERNEL_SPACE_CAPTION,
+    }
+    trace = pd.read_csv(Path(folder) / "trace.csv")
+    if not trace.empty:
+        png = figure_png(kernel_space_training(trace))
+        with atomic_path(Path(figures_dir) / "kernel_space" / "training.png") as tmp:
+            tmp.write_bytes(png)
+        context["figure"] = png
+    return context
 
 
 def _study_forward_models(

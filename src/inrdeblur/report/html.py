@@ -905,6 +905,7 @@ def render_report(
     studies: list[StudySection] | None = None,
     changes: list[dict[str, Any]] | None = None,
     thumbnail_px: int = 320,
+    kernel_space: dict[str, Any] | None = None,
 ) -> None:
     """Write the self-contained HTML report to ``out_html`` atomically.
 
@@ -927,6 +928,8 @@ def render_report(
             results, or None when there are none to compare with (no section).
         thumbnail_px: longest side of the grid's embedded images; larger ones are
             downscaled by an integer factor (``report.thumbnail_px``).
+        kernel_space: :func:`inrdeblur.report.build.kernel_space_context`, or None (no
+            section).
     """
     if studies is None:
         studies = [StudySection("", "Summary", summary, Path(figures_dir), forward_models, metrics)]
@@ -957,9 +960,29 @@ def render_report(
         "params_yaml": _params_yaml(params),
         "observation_rows": observations or [],
         "method_rows": method_rows(params),
+        "kernel_space": _kernel_space_context(kernel_space),
     }
     html = _environment().get_template("index.html").render(**context)
     write_text(out_html, html)
+
+
+def _kernel_space_context(facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The kernel-space section's cells: formatted facts and the figure as a data URI."""
+    if facts is None:
+        return None
+    psnr = facts["final_psnr"]
+    return {
+        "rows": [
+            ("networks", f"{facts['size']} ({facts['parameters']:,} parameters)"),
+            ("weights", "trained here" if facts["weights"] == "trained" else facts["weights"]),
+            ("training images", str(facts["images"])),
+            ("iterations", f"{facts['iterations']:,}"),
+            ("time", f"{facts['time_s']:.0f} s"),
+            ("last batch's re-synthesis PSNR", "—" if psnr is None else f"{psnr:.2f} dB"),
+        ],
+        "figure": None if facts["figure"] is None else _png_bytes_uri(facts["figure"]),
+        "caption": facts["caption"],
+    }
 
 
 def collect_provenance(root: str | os.PathLike = ".") -> dict[str, Any]:
