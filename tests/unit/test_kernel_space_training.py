@@ -116,6 +116,7 @@ def test_the_stage_writes_weights_trace_and_meta(settings, tmp_path):
         Scene(dataset="toy", id=f"s{i}", sharp=image).save(paths[-1])
     meta = run_training(settings, paths, tmp_path / "out", checkpoint_path=tmp_path / "c.pt")
     assert meta["iterations"] == 4 and meta["images"] == ["toy/s0", "toy/s1"]
+    assert meta["retrieval"] is None and not (tmp_path / "out" / "retrieval.csv").exists()
     assert meta["parameters"]["total"] == sum(p.numel() for p in KernelWizard("small").parameters())
     assert (tmp_path / "out" / "trace.csv").read_text().count("\n") == 5
     assert not (tmp_path / "c.pt").exists()
@@ -126,6 +127,17 @@ def test_the_stage_writes_weights_trace_and_meta(settings, tmp_path):
     a = torch.load(tmp_path / "out" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "kept" / "weights.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # one scene held out: trained on s0 only, the retrieval measured on s1
+    held = dict(settings, held_out=1, retrieval_pairs=3)
+    meta = run_training(held, paths, tmp_path / "held")
+    assert meta["images"] == ["toy/s0"] and meta["retrieval"]["scenes"] == ["toy/s1"]
+    rows = (tmp_path / "held" / "retrieval.csv").read_text().splitlines()
+    assert rows[0] == "psnr,baseline" and len(rows) == 4
+    values = np.array([[float(v) for v in row.split(",")] for row in rows[1:]])
+    assert meta["retrieval"]["psnr_mean"] == pytest.approx(values[:, 0].mean())
+    assert meta["retrieval"]["baseline_std"] == pytest.approx(values[:, 1].std(ddof=1))
+    with pytest.raises(ValueError, match=r"held_out: 2 scene\(s\) held out of 2, none left"):
+        run_training(dict(settings, held_out=2), paths, tmp_path / "none")
     gray = tmp_path / "gray.npz"
     Scene(dataset="toy", id="gray", sharp=images(1, 40)[0][..., :1]).save(gray)
     with pytest.raises(ValueError, match=r"scene toy/gray has no RGB sharp image"):

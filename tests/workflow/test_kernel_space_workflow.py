@@ -21,6 +21,8 @@ def params(enabled: bool) -> dict:
         "family": {"min_size": 5, "max_size": 7},
         "crop": 24,
         "iterations": 3,
+        "held_out": 1,
+        "retrieval_pairs": 2,
     }
     return p
 
@@ -49,9 +51,10 @@ def test_it_trains_on_the_prepared_scenes(project, tool_env):
     assert proc.returncode == 0, proc.stdout[-5000:]
     out = project / "results" / "kernel_space"
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith(".snakemake"))
-    assert files == ["meta.json", "trace.csv", "weights.pt"]
+    assert files == ["meta.json", "retrieval.csv", "trace.csv", "weights.pt"]
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["images"] == ["demo/astronaut", "demo/motorcycle"]
+    assert meta["images"] == ["demo/astronaut"]
+    assert meta["retrieval"]["scenes"] == ["demo/motorcycle"]
     assert meta["iterations"] == 3 and meta["size"] == "small"
     assert not (project / "results" / "checkpoints" / "kernel_space.pt").exists()
     assert not (project / "results" / "fits").exists()  # nothing else was run
@@ -68,6 +71,7 @@ def test_the_report_shows_the_training_curve(project, tool_env):
     n = sum(p.numel() for p in KernelWizard("small").parameters())
     assert f"small ({n:,} parameters)" in section
     assert "<td>3</td>" in section and "trained here" in section
+    assert "(2 pairs, 1 scene)" in section and "A(x, E(x, y))" in section
     assert 'alt="kernel-space training curve"' in section and "data:image/png;base64," in section
     assert '<a href="#kernel-space">Kernel space</a>' in html
     assert (project / "reports" / "figures" / "kernel_space" / "training.png").is_file()

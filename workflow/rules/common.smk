@@ -208,10 +208,10 @@ def all_forward_model_records():
 
 
 def kernel_space_scene_dirs(wildcards):
-    """The scene folders the kernel space trains on: none when it is off or takes the
-    user's weights."""
+    """The scene folders the kernel space trains on (and measures on, held out): none
+    when it is off, or takes the user's weights and holds nothing out."""
     settings = config["kernel_space"]
-    if not settings["enabled"] or settings["weights"]:
+    if not settings["enabled"] or (settings["weights"] and not settings["held_out"]):
         return []
     return [layout.SCENES_DIR.format(dataset=d) for d in settings["datasets"]]
 

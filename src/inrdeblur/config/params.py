@@ -353,7 +353,7 @@ def _kernel_space_problems(params: dict[str, Any]) -> Iterator[str]:
         )
     if settings["lr_min"] > settings["lr"]:
         yield f"kernel_space.lr_min: {settings['lr_min']} is larger than lr {settings['lr']}"
-    if not settings["enabled"] or settings["weights"]:
+    if not settings["enabled"] or (settings["weights"] and not settings["held_out"]):
         return
     prepared = {d for s in params["studies"].values() if s["enabled"] for d in s["datasets"]}
     for i, dataset in enumerate(settings["datasets"]):

@@ -26,7 +26,10 @@ sharp images of the scene records it is given and writes, atomically, to its fol
 loss, PSNR of the re-synthesis, learning rate, seconds) and ``meta.json``. It
 checkpoints like a fit (every ``checkpoint_every`` iterations, every
 ``checkpoint_seconds``, on SIGTERM or SIGUSR1) and a resumed run ends bit-identical to an
-uninterrupted one on the CPU. With ``weights`` set it trains nothing: the user's file
+uninterrupted one on the CPU. With ``held_out`` = N, the last N scene records (sorted by
+path) are kept out of training, and ``retrieval_pairs`` pairs drawn from them measure
+the blur retrieval (``retrieval.csv``, and means in the meta). With ``weights`` set it
+trains nothing: the user's file
 (for example the authors' published GOPRO or REDS weights, at the paper size) is
 checked against the networks and becomes the stage's ``weights.pt``.
 """
@@ -58,8 +61,9 @@ from inrdeblur.provenance import package_versions
 from inrdeblur.records.scene import Scene
 
 log = logging.getLogger(__name__)
-#: the columns of trace.csv
+#: the columns of trace.csv and retrieval.csv
 TRACE_COLUMNS = ("iteration", "loss", "psnr", "lr", "seconds")
+RETRIEVAL_COLUMNS = ("psnr", "baseline")
 
 #: the Charbonnier loss's epsilon (the reference's 1e-6 under the root)
 CHARBONNIER_EPS = 1.0e-6
@@ -267,6 +271,40 @@ def _fingerprint(settings: dict[str, Any], names: list[str], images: list[np.nda
     }
 
 
+def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def held_out_retrieval(
+    model: KernelWizard, settings: dict[str, Any], scene_paths: Sequence[Path]
+) -> dict[str, Any]:
+    """Blur retrieval on ``retrieval_pairs`` pairs drawn (seed + 1, the training family
+    and crop) from the held-out scenes: per pair ``psnr`` of A(x, E(x, y)) against y and
+    ``baseline`` (x against y), and their means and standard deviations."""
+    images, names = sharp_images(scene_paths)
+    family = UniformFamily(**settings["family"])
+    sampler = PairSampler(
+        images, family, int(settings["crop"]), int(settings["seed"]) + 1, names=names
+    )
+    pairs = [sampler.pair() for _ in range(int(settings["retrieval_pairs"]))]
+    rows = retrieval_psnr(model, pairs)
+    psnrs = np.array([r["psnr"] for r in rows])
+    baselines = np.array([r["baseline"] for r in rows])
+    return {
+        "scenes": names,
+        "pairs": rows,
+        "n_pairs": len(rows),
+        "psnr_mean": float(psnrs.mean()),
+        "psnr_std": float(psnrs.std(ddof=1)) if len(rows) > 1 else 0.0,
+        "baseline_mean": float(baselines.mean()),
+        "baseline_std": float(baselines.std(ddof=1)) if len(rows) > 1 else 0.0,
+    }
+
+
 def run_training(
     settings: dict[str, Any],
     scene_paths: Sequence[str | os.PathLike],
@@ -284,12 +322,21 @@ def run_training(
     trace: list[dict[str, float]] = []
     names: list[str] = []
     resumed_from = 0
+    paths = sorted(Path(p) for p in scene_paths)
+    held = int(settings["held_out"])
+    if held and len(paths) <= (0 if settings.get("weights") else held):
+        raise ValueError(
+            f"kernel_space.held_out: {held} scene(s) held out of {len(paths)}, "
+            "none left to train on"
+        )
+    train_paths, test_paths = (paths[:-held], paths[-held:]) if held else (paths, [])
     if settings.get("weights"):
         model = KernelWizard(settings["size"])
         load_weights(model, settings["weights"])
         source = str(settings["weights"])
+        test_paths = paths[-held:] if held else []
     else:
-        images, names = sharp_images(scene_paths)
+        images, names = sharp_images(train_paths)
         train_settings = {k: v for k, v in settings.items() if k != "tuned_on"}
         family = UniformFamily(**settings["family"])
         sampler = PairSampler(
@@ -322,13 +369,14 @@ def run_training(
             checkpointer=checkpointer,
         )
         source = "trained"
+    retrieval = None
+    if test_paths:
+        retrieval = held_out_retrieval(model, settings, test_paths)
+        write_text(out / "retrieval.csv", _csv(retrieval["pairs"], RETRIEVAL_COLUMNS))
+        retrieval = {k: v for k, v in retrieval.items() if k != "pairs"}
     with atomic_path(out / "weights.pt") as tmp:
         torch.save(model.state_dict(), tmp)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=TRACE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(trace)
-    write_text(out / "trace.csv", buffer.getvalue())
+    write_text(out / "trace.csv", _csv(trace, TRACE_COLUMNS))
     meta = {
         "size": settings["size"],
         "weights": source,
@@ -340,6 +388,7 @@ def run_training(
         "time_s": trace[-1]["seconds"] if trace else 0.0,
         "total_time_s": time.perf_counter() - started,
         "images": names,
+        "retrieval": retrieval,
         "settings": settings,
         "threads": torch.get_num_threads(),
         "versions": package_versions(("inrdeblur", "torch", "numpy"), python=True),

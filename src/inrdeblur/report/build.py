@@ -123,6 +123,7 @@ def kernel_space_context(folder: str | os.PathLike, figures_dir: str | os.PathLi
         "time_s": meta["time_s"],
         "final_psnr": meta["final_psnr"],
         "images": len(meta["images"]),
+        "retrieval": meta.get("retrieval"),
         "figure": None,
         "caption": KERNEL_SPACE_CAPTION,
     }
