@@ -201,6 +201,28 @@ def fits(
             yield {**job, "seed": seed}
 
 
+#: a fit job's first time limit per seed (minutes) and memory (MB)
+FIT_MINUTES_PER_SEED = 120
+FIT_MEM_MB = 8000
+
+
+def fit_job_resources(n_seeds: int, attempt: int = 1) -> dict[str, int]:
+    """``runtime`` (minutes) and ``mem_mb`` of a fit job of ``n_seeds`` seeds at its
+    ``attempt`` (1 for the first submission): two hours per seed and 8 GB, the time
+    doubled and the memory raised by half for each retry, so a job killed at its time
+    or memory limit resumes from its checkpoint with more.
+
+    >>> fit_job_resources(2), fit_job_resources(2, attempt=3)
+    ({'runtime': 240, 'mem_mb': 8000}, {'runtime': 960, 'mem_mb': 16000})
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be 1 or more, got {attempt}")
+    return {
+        "runtime": FIT_MINUTES_PER_SEED * max(1, n_seeds) * 2 ** (attempt - 1),
+        "mem_mb": FIT_MEM_MB * (attempt + 1) // 2,
+    }
+
+
 def forward_model_scenes(
     params: dict[str, Any], scenes: dict[str, list[str]] | None = None
 ) -> Iterator[dict[str, str]]:

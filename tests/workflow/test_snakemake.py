@@ -26,6 +26,9 @@ def test_dry_run_and_lint_of_the_repository_are_clean(repo_root, tool_env):
     assert "fit" in dry.stdout
     # The per-rule resources (one GPU per fit) apply to every run, the SLURM one included.
     assert "workflow specific profile profiles/default" in dry.stdout
+    # A demo fit job has 2 seeds: 240 minutes and 8 GB at its first attempt, one GPU.
+    fits = re.findall(r"rule fit:.*?resources: ([^\n]*)", dry.stdout, flags=re.S)
+    assert fits and all("runtime=240, mem_mb=8000" in r and "gpu=1" in r for r in fits)
     slurm = run(["snakemake", "-n", "--profile", "slurm"], repo_root, tool_env)
     assert slurm.returncode == 0, slurm.stdout
     assert "Using profiles slurm and workflow specific profile" in slurm.stdout

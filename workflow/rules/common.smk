@@ -137,9 +137,15 @@ def fit_seeds_option(wildcards):
     return " ".join(map(str, fit_seeds(wildcards)))
 
 
-def fit_runtime(wildcards):
-    """Minutes a fit job may take: two hours per seed."""
-    return 120 * max(1, len(fit_seeds(wildcards)))
+def fit_runtime(wildcards, attempt):
+    """Minutes a fit job may take: two hours per seed, doubled for each retry
+    (inrdeblur.experiment.fit_job_resources)."""
+    return experiment.fit_job_resources(len(fit_seeds(wildcards)), attempt)["runtime"]
+
+
+def fit_mem_mb(wildcards, attempt):
+    """A fit job's memory: 8 GB, raised by half for each retry."""
+    return experiment.fit_job_resources(len(fit_seeds(wildcards)), attempt)["mem_mb"]
 
 
 def report_settings(wildcards):

@@ -15,7 +15,7 @@ rule fit:
         CONDA_ENV
     threads: config["executor"]["fit_threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=fit_mem_mb,
         runtime=fit_runtime,
     params:
         recipe=method_recipe,
