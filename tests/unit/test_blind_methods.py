@@ -595,20 +595,13 @@ def test_the_fit_stage_picks_the_kernel_bound():
         kernel_size_bound("m", {}, plain, no_kernel)
 
 
-def test_a_small_blind_problem_is_solved_on_the_cpu(raw_params):
-    """A 64 x 64 crop of scikit-image's astronaut (gray), blurred by a 9 x 9 random camera
-    shake and 0.3 % noise: SelfDeblur with small networks (16 channels, 4 scales, 1000
-    steps, half of them MSE) finds the kernel, similarity >= 0.9 to the truth, where an
-    untrained kernel generator's near-uniform kernel scores below 0.75; about 40 s on 2
-    cores. (On other images and kernels this
-    recipe ranges from about 0.74 to 0.95: blind deblurring of 64 px images is fragile.)"""
+def astronaut_problem() -> tuple[Problem, np.ndarray]:
+    """A 64 x 64 crop of scikit-image's astronaut (gray), blurred ('valid') by a 9 x 9
+    random camera shake and 0.3 % noise; the problem and its true kernel."""
     from skimage import data, transform
 
     from inrdeblur.blur.kernels import random_motion_kernel
-    from inrdeblur.metrics.kernels import kernel_similarity
-    from inrdeblur.networks.kernel_generators import FCNKernel
 
-    torch.set_num_threads(2)
     size, k = 64, 9
     gray = data.astronaut().mean(axis=2).astype(np.float32) / 255
     sharp_latent = transform.resize(gray, (size + k - 1,) * 2, anti_aliasing=True)
@@ -621,6 +614,22 @@ def test_a_small_blind_problem_is_solved_on_the_cpu(raw_params):
     problem = Problem(
         blurry=blurry[..., None].astype(np.float32), sharp=sharp[..., None], kernel_size=k
     )
+    return problem, kernel
+
+
+def test_a_small_blind_problem_is_solved_on_the_cpu(raw_params):
+    """A 64 x 64 crop of scikit-image's astronaut (gray), blurred by a 9 x 9 random camera
+    shake and 0.3 % noise: SelfDeblur with small networks (16 channels, 4 scales, 1000
+    steps, half of them MSE) finds the kernel, similarity >= 0.9 to the truth, where an
+    untrained kernel generator's near-uniform kernel scores below 0.75; about 40 s on 2
+    cores. (On other images and kernels this
+    recipe ranges from about 0.74 to 0.95: blind deblurring of 64 px images is fragile.)"""
+    from inrdeblur.metrics.kernels import kernel_similarity
+    from inrdeblur.networks.kernel_generators import FCNKernel
+
+    torch.set_num_threads(2)
+    problem, kernel = astronaut_problem()
+    k = kernel.shape[0]
     recipe = recipe_of(
         {
             "type": "selfdeblur",
@@ -642,25 +651,12 @@ def test_a_small_blind_problem_is_solved_on_the_cpu(raw_params):
 def test_a_small_blind_problem_is_solved_by_vdip(raw_params):
     """The problem above, VDIP with the sparse prior and the same small networks (16
     channels, 4 scales; 100 warm-up steps, then 1000 steps, the first 400 of them -ELBO):
-    kernel similarity >= 0.9 (0.96 when written), about 40 s on one core."""
-    from skimage import data, transform
-
-    from inrdeblur.blur.kernels import random_motion_kernel
+    kernel similarity >= 0.9 (0.96 when written), about 40 s on 2 cores."""
     from inrdeblur.metrics.kernels import kernel_similarity
 
     torch.set_num_threads(2)
-    size, k = 64, 9
-    gray = data.astronaut().mean(axis=2).astype(np.float32) / 255
-    sharp_latent = transform.resize(gray, (size + k - 1,) * 2, anti_aliasing=True)
-    sharp_latent = sharp_latent.astype(np.float32)
-    kernel = random_motion_kernel(k, 2).astype(np.float32)
-    blurry = convolve(torch.from_numpy(sharp_latent)[None, None], torch.from_numpy(kernel))
-    blurry = blurry[0, 0].numpy()
-    blurry = blurry + 0.003 * np.random.default_rng(0).standard_normal(blurry.shape)
-    sharp = sharp_latent[4 : 4 + size, 4 : 4 + size]
-    problem = Problem(
-        blurry=blurry[..., None].astype(np.float32), sharp=sharp[..., None], kernel_size=k
-    )
+    problem, kernel = astronaut_problem()
+    k = kernel.shape[0]
     recipe = recipe_of(
         {
             "type": "vdip",

@@ -59,24 +59,29 @@ def mse_iterations(recipe_value: Any, kernel_size: int) -> int:
     return int(recipe_value)
 
 
-class SelfDeblurProgram(BlindProgram):
-    """The networks and schedule of one SelfDeblur fit (module docstring)."""
+class DIPPairProgram(BlindProgram):
+    """SelfDeblur's two generators, which VDIP shares: the skip network of
+    ``recipe["image_net"]`` on a fixed noise input of ``input_channels`` channels and the
+    latent's size (kept in the checkpoint), painting ``out_channels``; and the FCN kernel
+    generator of ``recipe["kernel_net"]``. Then the optimiser (:meth:`make_optimiser`)."""
 
-    def __init__(
-        self, recipe: dict[str, Any], y: torch.Tensor, kernel_size: int, device: torch.device
-    ):
-        self.recipe = recipe
-        self.y = y
-        self.kernel_size = kernel_size
-        self.iterations = int(recipe["iterations"])
-        self.mse_iterations = mse_iterations(recipe["mse_iterations"], kernel_size)
+    def build_generators(
+        self,
+        recipe: dict[str, Any],
+        y: torch.Tensor,
+        kernel_size: int,
+        device: torch.device,
+        input_channels: int,
+        out_channels: int,
+    ) -> None:
+        self.recipe, self.y, self.kernel_size = recipe, y, kernel_size
         image_net = recipe["image_net"]
         levels = int(image_net["levels"])
         width = int(image_net["channels"])
         non_local = [lv for lv in NON_LOCAL_LEVELS if lv < levels] if image_net["non_local"] else []
         self.image_net = SkipNet(
-            in_channels=INPUT_CHANNELS,
-            out_channels=y.shape[1],
+            in_channels=input_channels,
+            out_channels=out_channels,
             down=(width,) * levels,
             up=(width,) * levels,
             skip=(int(image_net["skip"]),) * levels,
@@ -87,9 +92,8 @@ class SelfDeblurProgram(BlindProgram):
         self.kernel_net = FCNKernel(
             kernel_size, noise_dim=int(kernel_net["noise_dim"]), hidden=int(kernel_net["hidden"])
         ).to(device)
-        latent = (y.shape[-2] + kernel_size - 1, y.shape[-1] + kernel_size - 1)
-        self.noise = noise_input(INPUT_CHANNELS, latent, device)
-        self.input_noise = float(recipe["input_noise"])
+        self.latent = (y.shape[-2] + kernel_size - 1, y.shape[-1] + kernel_size - 1)
+        self.noise = noise_input(input_channels, self.latent, device)
         self.make_optimiser()
 
     def state(self) -> dict[str, Any]:
@@ -98,6 +102,18 @@ class SelfDeblurProgram(BlindProgram):
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.noise = state["noise"].to(self.noise.device)
+
+
+class SelfDeblurProgram(DIPPairProgram):
+    """The networks and schedule of one SelfDeblur fit (module docstring)."""
+
+    def __init__(
+        self, recipe: dict[str, Any], y: torch.Tensor, kernel_size: int, device: torch.device
+    ):
+        self.iterations = int(recipe["iterations"])
+        self.mse_iterations = mse_iterations(recipe["mse_iterations"], kernel_size)
+        self.input_noise = float(recipe["input_noise"])
+        self.build_generators(recipe, y, kernel_size, device, INPUT_CHANNELS, y.shape[1])
 
     def step(self, iteration: int) -> dict[str, Any]:
         lr = self.begin_step(iteration)

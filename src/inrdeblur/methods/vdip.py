@@ -74,17 +74,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from inrdeblur.methods.blind_fit import (
-    BlindMethod,
-    BlindProgram,
-    blur_latent,
-    crop_latent,
-    noise_input,
-    ssim_loss,
-)
-from inrdeblur.methods.selfdeblur import NON_LOCAL_LEVELS
-from inrdeblur.networks.kernel_generators import FCNKernel
-from inrdeblur.networks.skip import SkipNet
+from inrdeblur.methods.blind_fit import BlindMethod, blur_latent, crop_latent, ssim_loss
+from inrdeblur.methods.selfdeblur import DIPPairProgram
 
 #: the reference code's quirks that ``reference_quirks`` may switch on
 QUIRKS = ("bright_channel_spread",)
@@ -189,55 +180,27 @@ def extreme_prior(mu: torch.Tensor, sigma: torch.Tensor, quirk: bool) -> torch.T
     return total / ((height - CHANNEL_WINDOW + 1) * (width - CHANNEL_WINDOW + 1))
 
 
-class VDIPProgram(BlindProgram):
+class VDIPProgram(DIPPairProgram):
     """The networks and schedule of one VDIP fit (module docstring)."""
 
     def __init__(
         self, recipe: dict[str, Any], y: torch.Tensor, kernel_size: int, device: torch.device
     ):
-        self.recipe = recipe
-        self.y = y
         self.channels = int(y.shape[1])
-        self.kernel_size = kernel_size
         self.prior = str(recipe["prior"])
         self.warmup = int(auto_setting(recipe["warmup_iterations"], AUTO_WARMUP, self.prior))
         self.elbo_iterations = int(recipe["elbo_iterations"])
         self.noise_sigma = float(auto_setting(recipe["noise_sigma"], AUTO_NOISE_SIGMA, self.prior))
         self.iterations = self.warmup + int(recipe["iterations"])
         self.quirk = "bright_channel_spread" in recipe["reference_quirks"]
-        image_net = recipe["image_net"]
-        levels = int(image_net["levels"])
-        width = int(image_net["channels"])
-        non_local = [lv for lv in NON_LOCAL_LEVELS if lv < levels] if image_net["non_local"] else []
-        self.image_net = SkipNet(
-            in_channels=INPUT_CHANNELS,
-            out_channels=2 * self.channels,
-            down=(width,) * levels,
-            up=(width,) * levels,
-            skip=(int(image_net["skip"]),) * levels,
-            upsample_mode="bilinear",
-            non_local_levels=non_local,
-        ).to(device)
-        kernel_net = recipe["kernel_net"]
-        self.kernel_net = FCNKernel(
-            kernel_size, noise_dim=int(kernel_net["noise_dim"]), hidden=int(kernel_net["hidden"])
-        ).to(device)
-        self.latent = (y.shape[-2] + kernel_size - 1, y.shape[-1] + kernel_size - 1)
-        if self.prior == "extreme" and min(self.latent) < CHANNEL_WINDOW:
+        latent = (y.shape[-2] + kernel_size - 1, y.shape[-1] + kernel_size - 1)
+        if self.prior == "extreme" and min(latent) < CHANNEL_WINDOW:
             raise ValueError(
                 f"vdip: the extreme-channel prior needs an image of at least "
                 f"{CHANNEL_WINDOW - kernel_size + 1} px per side with a {kernel_size} px "
                 f"kernel bound, got {tuple(y.shape[-2:])}"
             )
-        self.noise = noise_input(INPUT_CHANNELS, self.latent, device)
-        self.make_optimiser()
-
-    def state(self) -> dict[str, Any]:
-        return {**super().state(), "noise": self.noise}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        self.noise = state["noise"].to(self.noise.device)
+        self.build_generators(recipe, y, kernel_size, device, INPUT_CHANNELS, 2 * self.channels)
 
     def noise_sigma_at(self, main_iteration: int) -> float:
         """``noise_sigma_t`` at 0-based main-loop iteration (module docstring)."""
