@@ -43,10 +43,11 @@ STUDIES_HELP = "params.yaml's studies and datasets sections as JSON (validated)"
 
 def cmd_check_params(args: argparse.Namespace) -> None:
     from inrdeblur.config import load_params
-    from inrdeblur.preflight import dataset_problems
+    from inrdeblur.preflight import dataset_problems, weights_problems
 
     params = load_params(args.params)
-    problems = dataset_problems(params, Path(args.params).resolve().parent)
+    root = Path(args.params).resolve().parent
+    problems = dataset_problems(params, root) + weights_problems(params, root)
     if problems:
         raise ParamsError(str(args.params), problems)
     print(f"{args.params}: ok")

@@ -90,6 +90,16 @@ def dataset_problems(params: dict[str, Any], root: str | os.PathLike = ".") -> l
     return problems
 
 
+def weights_problems(params: dict[str, Any], root: str | os.PathLike = ".") -> list[str]:
+    """A trained-weights file the params name that is not there: ``kernel_space.weights``
+    when the kernel space is enabled (relative to ``root``)."""
+    settings = params.get("kernel_space") or {}
+    weights = settings.get("weights")
+    if not settings.get("enabled") or not weights or (Path(root) / weights).is_file():
+        return []
+    return [f"kernel_space.weights: {weights} is not a file (trained networks to load)"]
+
+
 def executor_problems(
     executor: str, which: Callable[[str], str | None] = shutil.which
 ) -> list[str]:
@@ -111,5 +121,10 @@ def preflight_problems(
     root: str | os.PathLike = ".",
     which: Callable[[str], str | None] = shutil.which,
 ) -> list[str]:
-    """Every problem :func:`dataset_problems` and :func:`executor_problems` find."""
-    return dataset_problems(params, root) + executor_problems(executor, which)
+    """Every problem :func:`dataset_problems`, :func:`weights_problems` and
+    :func:`executor_problems` find."""
+    return (
+        dataset_problems(params, root)
+        + weights_problems(params, root)
+        + executor_problems(executor, which)
+    )

@@ -14,6 +14,7 @@ from inrdeblur.preflight import (
     executor_problems,
     is_fetched,
     preflight_problems,
+    weights_problems,
 )
 
 
@@ -89,3 +90,15 @@ def test_check_params_names_a_missing_root(tmp_path, repo_root):
     (tmp_path / "levin_copy").mkdir()  # relative to the params file's folder
     proc = subprocess.run(command, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_weights_file_the_params_name_must_exist(tmp_path):
+    params = {"kernel_space": {"enabled": True, "weights": "trained/ks.pth"}}
+    assert weights_problems(params, tmp_path) == [
+        "kernel_space.weights: trained/ks.pth is not a file (trained networks to load)"
+    ]
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "ks.pth").write_bytes(b"weights")
+    assert weights_problems(params, tmp_path) == []
+    off = {"kernel_space": {"enabled": False, "weights": "missing.pth"}}
+    assert weights_problems(off, tmp_path) == [] and weights_problems({}, tmp_path) == []
