@@ -35,6 +35,7 @@ from pathlib import Path
 from inrdeblur import experiment, layout
 from inrdeblur.config import ParamsError, load_params
 from inrdeblur.config.params import method_names
+from inrdeblur.kernel_space import write_disabled
 
 STAGES = {
     "fetch": (["fetch", "fetch_all"], ["fetch_all"]),
@@ -117,6 +118,13 @@ def main(argv: list[str]) -> int:
             write_fit_index(method, [], Path(layout.FIT_INDEX.format(method=method)))
             print(f"dvc_stage: {method} is in no enabled study; nothing to fit", file=sys.stderr)
             return 0
+    if argv[0] == "train_kernel_space" and not params["kernel_space"]["enabled"]:
+        # The stage's output says it is off; starting Snakemake for that costs seconds.
+        out = Path(layout.KERNEL_SPACE_DIR)
+        shutil.rmtree(out, ignore_errors=True)
+        write_disabled(out)
+        print("dvc_stage: kernel_space.enabled is false; nothing to train", file=sys.stderr)
+        return 0
     cmd = snakemake_command(argv[0], method, params)
     if argv[0] == "fetch":
         os.makedirs(layout.RAW_DIR, exist_ok=True)

@@ -211,12 +211,11 @@ def cmd_forward_model_tables(args: argparse.Namespace) -> None:
 
 
 def cmd_train_kernel_space(args: argparse.Namespace) -> None:
+    from inrdeblur.kernel_space import write_disabled
     from inrdeblur.kernel_space.training import run_training
 
     if not args.settings["enabled"]:
-        from inrdeblur.fileio import write_json
-
-        write_json(args.out_dir / "meta.json", {"enabled": False})
+        write_disabled(args.out_dir)
         log.info("kernel_space.enabled is false: nothing trained")
         return
     scenes = [path for folder in args.scenes_dirs for path in sorted(Path(folder).glob("*.npz"))]
