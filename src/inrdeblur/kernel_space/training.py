@@ -55,6 +55,7 @@ import torch
 from inrdeblur.blur.kernels import random_motion_kernel
 from inrdeblur.blur.uniform import convolve
 from inrdeblur.fileio import atomic_path, write_json, write_text
+from inrdeblur.methods.base import psnr_torch
 from inrdeblur.methods.checkpoint import Checkpointer, restore_rng, rng_state
 from inrdeblur.networks.kernel_space import KernelWizard, load_weights, parameter_counts
 from inrdeblur.provenance import package_versions
@@ -160,9 +161,9 @@ class PairSampler:
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR (dB, peak 1) of two tensors of values in [0, 1], over all their entries."""
-    mse = torch.mean((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).item()
-    return math.inf if mse == 0 else -10.0 * math.log10(mse)
+    """PSNR (dB, peak 1) of two tensors of values in [0, 1], both clipped, over all their
+    entries (:func:`~inrdeblur.methods.base.psnr_torch` with the reference clipped too)."""
+    return psnr_torch(a, b.clamp(0, 1))
 
 
 def train(
@@ -334,7 +335,6 @@ def run_training(
         model = KernelWizard(settings["size"])
         load_weights(model, settings["weights"])
         source = str(settings["weights"])
-        test_paths = paths[-held:] if held else []
     else:
         images, names = sharp_images(train_paths)
         train_settings = {k: v for k, v in settings.items() if k != "tuned_on"}
